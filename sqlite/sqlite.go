@@ -1,0 +1,266 @@
+// Package sqlite implements latchkey.Store on an embedded SQLite database
+// through the pure-Go modernc.org/sqlite driver, so the binary needs no cgo.
+//
+// The database runs in WAL mode with foreign keys on. Writes go through a
+// single connection, so SQLite never has to arbitrate between writers and a
+// conditional update (a code consumed once, a counter incremented) is
+// serialised by construction; reads use a pool of connections that WAL lets
+// run beside the writer. The schema is a series of numbered SQL files
+// embedded in the binary and applied in order by Migrate.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/secrets"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a latchkey.Store on one SQLite file.
+type Store struct {
+	write *sql.DB // one connection: every write and read-modify-write
+	read  *sql.DB // a pool for plain reads
+	path  string
+}
+
+var _ latchkey.Store = (*Store)(nil)
+
+// Options tune how the database file is opened.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma: "NORMAL" (the default)
+	// keeps every committed write across a killed process; "FULL" also
+	// keeps it across a power loss, at the cost of an fsync per commit.
+	Synchronous string
+}
+
+// Open opens (creating if needed) the SQLite database at path. It does not
+// migrate; call Migrate before use.
+func Open(path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	sync := strings.ToUpper(opts.Synchronous)
+	if sync == "" {
+		sync = "NORMAL"
+	}
+	if sync != "NORMAL" && sync != "FULL" {
+		return nil, fmt.Errorf("sqlite: synchronous must be NORMAL or FULL, got %q", opts.Synchronous)
+	}
+	dsn := dataSourceName(path, sync)
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
+	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
+	s := &Store{write: write, read: read, path: path}
+	if err := s.Ping(context.Background()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// dataSourceName builds the driver DSN: WAL, foreign keys, a busy timeout for
+// the rare reader that meets a checkpoint, and BEGIN IMMEDIATE so that a
+// transaction takes the write lock up front instead of failing to upgrade.
+func dataSourceName(path, sync string) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous("+sync+")")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.write.Close(), s.read.Close())
+}
+
+// Ping checks that the database file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("%w: %v", latchkey.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Migrate applies every embedded migration not yet applied, each in its own
+// transaction, and creates the tenant on a new database. It returns the
+// versions it applied.
+func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]int, error) {
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	files, err := migrationFiles()
+	if err != nil {
+		return nil, err
+	}
+	var applied []int
+	for _, f := range files {
+		done, err := s.applyMigration(ctx, f, now)
+		if err != nil {
+			return applied, err
+		}
+		if done {
+			applied = append(applied, f.version)
+		}
+	}
+	return applied, s.ensureTenant(ctx, rand, now)
+}
+
+type migrationFile struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrationFiles() ([]migrationFile, error) {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read migrations: %w", err)
+	}
+	var files []migrationFile
+	for _, e := range entries {
+		prefix, _, ok := strings.Cut(e.Name(), "_")
+		version, err := strconv.Atoi(prefix)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("sqlite: migration %s: name must start with a number and _", e.Name())
+		}
+		body, err := migrations.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read migration %s: %w", e.Name(), err)
+		}
+		files = append(files, migrationFile{version: version, name: e.Name(), sql: string(body)})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].version < files[j].version })
+	return files, nil
+}
+
+// applyMigration runs one migration unless it is recorded as applied.
+func (s *Store) applyMigration(ctx context.Context, f migrationFile, now time.Time) (bool, error) {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: migration %s: %w", f.name, err)
+	}
+	defer tx.Rollback()
+	var exists int
+	err = tx.QueryRowContext(ctx, "SELECT 1 FROM schema_migrations WHERE version = ?", f.version).Scan(&exists)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("sqlite: migration %s: %w", f.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, f.sql); err != nil {
+		return false, fmt.Errorf("sqlite: migration %s: %w", f.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+		f.version, latchkey.Millis(now)); err != nil {
+		return false, fmt.Errorf("sqlite: migration %s: %w", f.name, err)
+	}
+	return true, tx.Commit()
+}
+
+func (s *Store) ensureTenant(ctx context.Context, rand io.Reader, now time.Time) error {
+	id, err := secrets.NewID(rand)
+	if err != nil {
+		return err
+	}
+	if _, err := s.write.ExecContext(ctx,
+		"INSERT INTO tenant (id, created_at) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM tenant)",
+		id, latchkey.Millis(now)); err != nil {
+		return fmt.Errorf("sqlite: create tenant: %w", err)
+	}
+	return nil
+}
+
+// TenantID returns the tenant created by Migrate.
+func (s *Store) TenantID(ctx context.Context) (string, error) {
+	var id string
+	err := s.read.QueryRowContext(ctx, "SELECT id FROM tenant LIMIT 1").Scan(&id)
+	return id, translate(err)
+}
+
+// inTx runs fn in a write transaction and commits it when fn succeeds.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return translate(tx.Commit())
+}
+
+// translate maps driver errors onto the store sentinels: no rows is
+// ErrNotFound, a unique or primary key violation is ErrConflict, and a
+// database that cannot be opened or is locked is ErrUnavailable.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.ErrNotFound
+	}
+	var serr *sqlite3.Error
+	if errors.As(err, &serr) {
+		switch serr.Code() {
+		case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", latchkey.ErrConflict, err)
+		case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %v", latchkey.ErrNotFound, err)
+		}
+		switch serr.Code() & 0xff {
+		case sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED, sqlite3lib.SQLITE_CANTOPEN,
+			sqlite3lib.SQLITE_IOERR, sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_READONLY:
+			return fmt.Errorf("%w: %v", latchkey.ErrUnavailable, err)
+		}
+	}
+	return err
+}
+
+// affectedOne returns ErrNotFound unless res changed exactly one row.
+func affectedOne(res sql.Result, err error) error {
+	if err != nil {
+		return translate(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return translate(err)
+	}
+	if n != 1 {
+		return latchkey.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+func testAppCRUD(t *testing.T, s latchkey.Store) {
+	a := newApp("Demo")
+	a.RedirectURIs = []string{"https://a.example/cb", "http://localhost:8080/complete"}
+	a.Resources = []string{"https://api.example"}
+	a.Management = true
+	a.Policy.OTPLength = 8
+	a.Policy.HideUnknownUsers = true
+	mustNoErr(t, s.CreateApp(ctx(), a), "CreateApp")
+
+	got, err := s.GetApp(ctx(), a.ID)
+	mustNoErr(t, err, "GetApp")
+	if !reflect.DeepEqual(got, a) {
+		t.Fatalf("GetApp = %+v\nwant %+v", got, a)
+	}
+	byClient, err := s.GetAppByClientID(ctx(), a.ClientID)
+	mustNoErr(t, err, "GetAppByClientID")
+	if byClient.ID != a.ID {
+		t.Fatalf("GetAppByClientID = %q; want %q", byClient.ID, a.ID)
+	}
+
+	b := mustCreateApp(t, s, "Second")
+	apps, err := s.ListApps(ctx())
+	mustNoErr(t, err, "ListApps")
+	if len(apps) != 2 || apps[0].ID != a.ID || apps[1].ID != b.ID {
+		t.Fatalf("ListApps = %v; want [%s %s] oldest first", appIDs(apps), a.ID, b.ID)
+	}
+
+	updated, err := s.UpdateApp(ctx(), a.ID, func(app *latchkey.App) error {
+		app.Name = "Renamed"
+		app.ClientID = "attempt-to-change"
+		app.RedirectURIs = nil
+		app.Policy.MaxFailures = 7
+		app.UpdatedAt = base.Add(time.Hour)
+		return nil
+	})
+	mustNoErr(t, err, "UpdateApp")
+	if updated.Name != "Renamed" || updated.ClientID != a.ClientID || updated.Policy.MaxFailures != 7 {
+		t.Fatalf("UpdateApp returned %+v; want new name and policy, unchanged client ID", updated)
+	}
+	got, err = s.GetApp(ctx(), a.ID)
+	mustNoErr(t, err, "GetApp after update")
+	if !reflect.DeepEqual(got, updated) {
+		t.Fatalf("GetApp after update = %+v\nwant %+v", got, updated)
+	}
+	if len(got.RedirectURIs) != 0 {
+		t.Fatalf("RedirectURIs after clearing = %v; want none", got.RedirectURIs)
+	}
+
+	mustNoErr(t, s.DeleteApp(ctx(), a.ID), "DeleteApp")
+	_, err = s.GetApp(ctx(), a.ID)
+	wantErr(t, err, latchkey.ErrNotFound, "GetApp after delete")
+	_, err = s.GetAppByClientID(ctx(), a.ClientID)
+	wantErr(t, err, latchkey.ErrNotFound, "GetAppByClientID after delete")
+	wantErr(t, s.DeleteApp(ctx(), a.ID), latchkey.ErrNotFound, "DeleteApp twice")
+	_, err = s.UpdateApp(ctx(), a.ID, func(*latchkey.App) error { return nil })
+	wantErr(t, err, latchkey.ErrNotFound, "UpdateApp of a missing app")
+}
+
+func appIDs(apps []latchkey.App) []string {
+	var ids []string
+	for _, a := range apps {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+func testAppUniqueClientID(t *testing.T, s latchkey.Store) {
+	a := mustCreateApp(t, s, "One")
+	dup := newApp("Two")
+	dup.ClientID = a.ClientID
+	wantErr(t, s.CreateApp(ctx(), dup), latchkey.ErrConflict, "CreateApp with a taken client ID")
+	sameID := newApp("Three")
+	sameID.ID = a.ID
+	wantErr(t, s.CreateApp(ctx(), sameID), latchkey.ErrConflict, "CreateApp with a taken ID")
+}
+
+func testAppUpdateAbort(t *testing.T, s latchkey.Store) {
+	a := mustCreateApp(t, s, "Keep")
+	boom := errors.New("rejected")
+	_, err := s.UpdateApp(ctx(), a.ID, func(app *latchkey.App) error {
+		app.Name = "Changed"
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("UpdateApp with a failing update: err = %v; want the update's error", err)
+	}
+	got, err := s.GetApp(ctx(), a.ID)
+	mustNoErr(t, err, "GetApp")
+	if got.Name != "Keep" {
+		t.Fatalf("name after aborted update = %q; want unchanged", got.Name)
+	}
+}
+
+// testAppConcurrentUpdate checks that read-modify-write updates racing on
+// one app never lose each other's changes.
+func testAppConcurrentUpdate(t *testing.T, s latchkey.Store) {
+	a := mustCreateApp(t, s, "Race")
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.UpdateApp(ctx(), a.ID, func(app *latchkey.App) error {
+				app.Resources = append(app.Resources, fmt.Sprintf("https://r%d.example", i))
+				return nil
+			})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		mustNoErr(t, err, "concurrent UpdateApp")
+	}
+	got, err := s.GetApp(ctx(), a.ID)
+	mustNoErr(t, err, "GetApp")
+	if len(got.Resources) != n {
+		t.Fatalf("after %d concurrent appends, %d resources remain; want every change kept", n, len(got.Resources))
+	}
+}
