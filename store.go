@@ -87,9 +87,12 @@ type UserStore interface {
 	// AddAppUser makes the user a member of the app. ErrConflict if it
 	// already is, ErrNotFound if the user or the app does not exist.
 	AddAppUser(ctx context.Context, member AppUser) error
-	// UpdateAppUser reads the membership, applies update and writes it in
-	// one transaction. ErrNotFound if the user is not a member.
-	UpdateAppUser(ctx context.Context, appID, userID string, update func(*AppUser) error) (AppUser, error)
+	// UpdateUserInApp reads the user and its membership in the app,
+	// applies update to both and writes them in one transaction. ErrNotFound
+	// if the user is not a member of the app, ErrConflict if the change
+	// takes a unique value already in use; update's error aborts the change
+	// and is returned as is. IDs cannot change.
+	UpdateUserInApp(ctx context.Context, appID, userID string, update func(*User, *AppUser) error) (User, AppUser, error)
 	// RemoveAppUser ends the user's membership in the app. ErrNotFound if
 	// the user is not a member.
 	RemoveAppUser(ctx context.Context, appID, userID string) error

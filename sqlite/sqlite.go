@@ -18,6 +18,8 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"os"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -63,6 +65,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if sync != "NORMAL" && sync != "FULL" {
 		return nil, fmt.Errorf("sqlite: synchronous must be NORMAL or FULL, got %q", opts.Synchronous)
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
 	dsn := dataSourceName(path, sync)
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -83,6 +88,19 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// createPrivate creates the database file readable by its owner only, if it
+// does not exist yet: it holds hashes and sealed keys.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // dataSourceName builds the driver DSN: WAL, foreign keys, a busy timeout for
@@ -202,6 +220,16 @@ func (s *Store) ensureTenant(ctx context.Context, rand io.Reader, now time.Time)
 	}
 	return nil
 }
+
+// QueryPragma reads one PRAGMA value, for checks of the database settings.
+func (s *Store) QueryPragma(ctx context.Context, name string, dest any) error {
+	if !validPragma.MatchString(name) {
+		return fmt.Errorf("sqlite: invalid pragma name %q", name)
+	}
+	return s.write.QueryRowContext(ctx, "PRAGMA "+name).Scan(dest)
+}
+
+var validPragma = regexp.MustCompile(`^[a-z_]+$`)
 
 // TenantID returns the tenant created by Migrate.
 func (s *Store) TenantID(ctx context.Context) (string, error) {

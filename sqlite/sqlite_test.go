@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"crypto/rand"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,4 +29,40 @@ func mustOpen(t *testing.T) *sqlite.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) latchkey.Store { return mustOpen(t) })
+}
+
+func TestFileSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.db")
+	s, err := sqlite.Open(path, sqlite.Options{Synchronous: "FULL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("database file mode %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2"}
+	for name, want := range pragmas {
+		var got string
+		if err := s.QueryPragma(context.Background(), name, &got); err != nil || got != want {
+			t.Errorf("PRAGMA %s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if _, err := sqlite.Open(filepath.Join(t.TempDir(), "x.db"), sqlite.Options{Synchronous: "OFF"}); err == nil {
+		t.Error("Open accepted synchronous=OFF")
+	}
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	s := mustOpen(t)
+	ctx := context.Background()
+	tenant, _ := s.TenantID(ctx)
+	applied, err := s.Migrate(ctx, rand.Reader, time.Now())
+	if err != nil || len(applied) != 0 {
+		t.Fatalf("second Migrate applied %v, %v; want nothing", applied, err)
+	}
+	if again, _ := s.TenantID(ctx); again != tenant {
+		t.Fatalf("tenant changed from %q to %q on re-migration", tenant, again)
+	}
 }

@@ -207,18 +207,57 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(*latchkey
 		if err := update(&u); err != nil {
 			return err
 		}
-		u.ID = id
-		row, err := userRow(u)
+		out, err = writeUser(ctx, tx, id, u)
+		return err
+	})
+	return out, err
+}
+
+func writeUser(ctx context.Context, tx *sql.Tx, id string, u latchkey.User) (latchkey.User, error) {
+	u.ID = id
+	row, err := userRow(u)
+	if err != nil {
+		return latchkey.User{}, err
+	}
+	if _, err := tx.ExecContext(ctx, updateUser, append(row[1:], id)...); err != nil {
+		return latchkey.User{}, translate(err)
+	}
+	return u, nil
+}
+
+// UpdateUserInApp applies update to a member user and its membership in one
+// transaction.
+func (s *Store) UpdateUserInApp(ctx context.Context, appID, userID string, update func(*latchkey.User, *latchkey.AppUser) error) (latchkey.User, latchkey.AppUser, error) {
+	var (
+		outUser   latchkey.User
+		outMember latchkey.AppUser
+	)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		m, err := scanMember(tx.QueryRowContext(ctx,
+			"SELECT "+memberColumns+" FROM app_users WHERE app_id = ? AND user_id = ?", appID, userID))
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, updateUser, append(row[1:], id)...); err != nil {
+		u, err := scanUser(tx.QueryRowContext(ctx, selectUser+"WHERE id = ?", userID))
+		if err != nil {
+			return err
+		}
+		if err := update(&u, &m); err != nil {
+			return err
+		}
+		if outUser, err = writeUser(ctx, tx, userID, u); err != nil {
+			return err
+		}
+		m.AppID, m.UserID = appID, userID
+		if _, err := tx.ExecContext(ctx,
+			"UPDATE app_users SET external_account_id = ?, custom_app_data = ?, added_at = ? WHERE app_id = ? AND user_id = ?",
+			m.ExternalAccountID, rawOrEmpty(m.CustomAppData), ms(m.AddedAt), appID, userID); err != nil {
 			return translate(err)
 		}
-		out = u
+		outMember = m
 		return nil
 	})
-	return out, err
+	return outUser, outMember, err
 }
 
 // DeleteUser removes the user; memberships and everything else that refers
@@ -244,30 +283,6 @@ func scanMember(row scanner) (latchkey.AppUser, error) {
 // AddAppUser makes the user a member of the app.
 func (s *Store) AddAppUser(ctx context.Context, member latchkey.AppUser) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error { return insertMember(ctx, tx, member) })
-}
-
-// UpdateAppUser applies update to a membership in one transaction.
-func (s *Store) UpdateAppUser(ctx context.Context, appID, userID string, update func(*latchkey.AppUser) error) (latchkey.AppUser, error) {
-	var out latchkey.AppUser
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		m, err := scanMember(tx.QueryRowContext(ctx,
-			"SELECT "+memberColumns+" FROM app_users WHERE app_id = ? AND user_id = ?", appID, userID))
-		if err != nil {
-			return err
-		}
-		if err := update(&m); err != nil {
-			return err
-		}
-		m.AppID, m.UserID = appID, userID
-		if _, err := tx.ExecContext(ctx,
-			"UPDATE app_users SET external_account_id = ?, custom_app_data = ?, added_at = ? WHERE app_id = ? AND user_id = ?",
-			m.ExternalAccountID, rawOrEmpty(m.CustomAppData), ms(m.AddedAt), appID, userID); err != nil {
-			return translate(err)
-		}
-		out = m
-		return nil
-	})
-	return out, err
 }
 
 // RemoveAppUser ends the user's membership in the app.

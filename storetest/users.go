@@ -195,18 +195,32 @@ func testUserMembership(t *testing.T, s latchkey.Store) {
 	wantErr(t, s.AddAppUser(ctx(), latchkey.AppUser{AppID: "no-app", UserID: u.ID, AddedAt: base}),
 		latchkey.ErrNotFound, "AddAppUser to a missing app")
 
-	updated, err := s.UpdateAppUser(ctx(), two.ID, u.ID, func(m *latchkey.AppUser) error {
+	updatedUser, updated, err := s.UpdateUserInApp(ctx(), two.ID, u.ID, func(x *latchkey.User, m *latchkey.AppUser) error {
 		m.CustomAppData = json.RawMessage(`{"k":"v"}`)
+		x.Profile.Language = "fr"
 		return nil
 	})
-	mustNoErr(t, err, "UpdateAppUser")
+	mustNoErr(t, err, "UpdateUserInApp")
 	got, err := s.GetAppUser(ctx(), two.ID, u.ID)
 	mustNoErr(t, err, "GetAppUser")
 	if !reflect.DeepEqual(got, updated) || got.ExternalAccountID != "x" {
 		t.Fatalf("GetAppUser after update = %+v; want %+v", got, updated)
 	}
-	_, err = s.UpdateAppUser(ctx(), two.ID, "nobody", func(*latchkey.AppUser) error { return nil })
-	wantErr(t, err, latchkey.ErrNotFound, "UpdateAppUser of a non-member")
+	gotUser, err := s.GetUser(ctx(), u.ID)
+	mustNoErr(t, err, "GetUser")
+	if !reflect.DeepEqual(gotUser, updatedUser) || gotUser.Profile.Language != "fr" {
+		t.Fatalf("GetUser after UpdateUserInApp = %+v; want %+v", gotUser, updatedUser)
+	}
+	_, _, err = s.UpdateUserInApp(ctx(), two.ID, "nobody", func(*latchkey.User, *latchkey.AppUser) error { return nil })
+	wantErr(t, err, latchkey.ErrNotFound, "UpdateUserInApp of a non-member")
+	other := mustCreateUser(t, s, one.ID, "other@example.com", "")
+	_, _, err = s.UpdateUserInApp(ctx(), two.ID, other.ID, func(*latchkey.User, *latchkey.AppUser) error { return nil })
+	wantErr(t, err, latchkey.ErrNotFound, "UpdateUserInApp of a user of another app")
+	_, _, err = s.UpdateUserInApp(ctx(), one.ID, other.ID, func(x *latchkey.User, _ *latchkey.AppUser) error {
+		x.EmailKey = "m@example.com"
+		return nil
+	})
+	wantErr(t, err, latchkey.ErrConflict, "UpdateUserInApp to a taken email")
 
 	mustNoErr(t, s.RemoveAppUser(ctx(), two.ID, u.ID), "RemoveAppUser")
 	wantErr(t, s.RemoveAppUser(ctx(), two.ID, u.ID), latchkey.ErrNotFound, "RemoveAppUser twice")

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+const keysUsage = `Usage: latchkey keys <command>
+
+Commands:
+  list [--json]      show the signing keys and their states
+  rotate [--json]    promote the published next key to sign, retire the current key
+                     (kept in the JWKS until every token it signed has expired)
+                     and publish a new next key of LATCHKEY_SIGNING_ALG
+`
+
+// cmdKeys runs a keys subcommand.
+func cmdKeys(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(e.stdout, keysUsage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	switch args[0] {
+	case "list":
+		return withSystem(ctx, e, func(sys *system) int { return keysList(ctx, sys, args[1:], e) })
+	case "rotate":
+		return withSystem(ctx, e, func(sys *system) int { return keysRotate(ctx, sys, args[1:], e) })
+	default:
+		fmt.Fprintf(e.stderr, "latchkey keys: unknown command %q\n\n%s", args[0], keysUsage)
+		return exitUsage
+	}
+}
+
+// keyView is a key as the CLI shows it.
+type keyView struct {
+	KID          string     `json:"kid"`
+	Algorithm    string     `json:"alg"`
+	State        string     `json:"state"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ActivatedAt  *time.Time `json:"activated_at,omitempty"`
+	RetiredAt    *time.Time `json:"retired_at,omitempty"`
+	PublishUntil *time.Time `json:"published_until,omitempty"`
+}
+
+func viewOfKey(k latchkey.SigningKey) keyView {
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	return keyView{KID: k.ID, Algorithm: k.Algorithm, State: string(k.State), CreatedAt: k.CreatedAt,
+		ActivatedAt: opt(k.ActivatedAt), RetiredAt: opt(k.RetiredAt), PublishUntil: opt(k.PublishUntil)}
+}
+
+func keysList(ctx context.Context, sys *system, args []string, e env) int {
+	fs := newFlagSet("keys list", "keys list [--json]", e.stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseFlags(fs, args); err != nil {
+		return flagExit(err)
+	}
+	keys, err := sys.keys.List(ctx)
+	if err != nil {
+		return fail(e, err)
+	}
+	views := make([]keyView, len(keys))
+	for i, k := range keys {
+		views[i] = viewOfKey(k)
+	}
+	if *asJSON {
+		return printJSON(e.stdout, views)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tPUBLISHED UNTIL")
+	for _, v := range views {
+		until := "-"
+		if v.PublishUntil != nil {
+			until = v.PublishUntil.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.KID, v.Algorithm, v.State, v.CreatedAt.Format(time.RFC3339), until)
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func keysRotate(ctx context.Context, sys *system, args []string, e env) int {
+	fs := newFlagSet("keys rotate", "keys rotate [--json]", e.stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseFlags(fs, args); err != nil {
+		return flagExit(err)
+	}
+	r, err := sys.keys.Rotate(ctx)
+	if err != nil {
+		return fail(e, err)
+	}
+	if *asJSON {
+		return printJSON(e.stdout, map[string]keyView{
+			"current": viewOfKey(r.Promoted), "retired": viewOfKey(r.Retired), "next": viewOfKey(r.Next)})
+	}
+	fmt.Fprintf(e.stdout, "Signing with %s (%s), published for %s before use.\n", r.Promoted.ID, r.Promoted.Algorithm, r.PublishedFor.Round(time.Second))
+	fmt.Fprintf(e.stdout, "Retired %s: still published until %s.\n", r.Retired.ID, r.Retired.PublishUntil.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "Published %s (%s) as the next key.\n", r.Next.ID, r.Next.Algorithm)
+	fmt.Fprintf(e.stdout, "Every node picks up the change within LATCHKEY_KEY_REFRESH (%s).\n", sys.cfg.KeyRefresh)
+	return exitOK
+}

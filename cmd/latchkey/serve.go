@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/config"
+	"github.com/latchkeyhq/latchkey/httpapi"
+)
+
+// cmdServe runs the server until ctx is cancelled (SIGINT or SIGTERM), then
+// stops accepting connections and waits for requests in flight. dev turns
+// on dev mode with its defaults and the demo app.
+func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
+	name := "serve"
+	if dev {
+		name = "dev"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() { serveHelp(e.stdout, name) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	cfg, ok := loadConfig(e, dev)
+	if !ok {
+		return exitUsage
+	}
+	log := newLogger(cfg, e.stderr)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "latchkey: LATCHKEY_ADDR:", err)
+		return exitError
+	}
+	defer ln.Close()
+	cfg.Listening(ln.Addr().String())
+	sys, err := open(ctx, cfg, e, log)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "latchkey:", err)
+		return exitError
+	}
+	defer sys.Close()
+	if cfg.Dev {
+		if err := showDemoApp(ctx, sys, e); err != nil {
+			fmt.Fprintln(e.stderr, "latchkey: demo app:", err)
+			return exitError
+		}
+	}
+	if err := serve(ctx, sys, ln, e); err != nil {
+		log.Error("server stopped", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
+	handler := httpapi.NewHandler(httpapi.Deps{
+		Log: sys.log, Store: sys.store, OAuth: sys.oauth, Issuer: sys.issuer, Users: sys.users,
+		PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	sys.log.Info("latchkey listening", "version", latchkey.Version, "addr", ln.Addr().String(),
+		"public_url", sys.cfg.PublicURL, "issuer", sys.cfg.Issuer, "database", sys.cfg.Database.Driver, "dev", sys.cfg.Dev)
+	if e.listening != nil {
+		e.listening(ln.Addr().String())
+	}
+	go sys.maintain(ctx)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sys.log.Info("shutting down", "timeout", sys.cfg.Shutdown.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), sys.cfg.Shutdown)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	sys.log.Info("stopped")
+	return nil
+}
+
+// maintenanceInterval is how often a node prunes expired state.
+const maintenanceInterval = 10 * time.Minute
+
+// maintain removes retired keys whose publication has ended, until ctx ends.
+func (s *system) maintain(ctx context.Context) {
+	tick := time.NewTicker(maintenanceInterval)
+	defer tick.Stop()
+	for {
+		if n, err := s.keys.Prune(ctx); err != nil {
+			s.log.Warn("prune signing keys", "err", err)
+		} else if n > 0 {
+			s.log.Info("removed retired signing keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// serveHelp lists every configuration variable with its default.
+func serveHelp(w io.Writer, name string) {
+	fmt.Fprintf(w, "Usage: latchkey %s\n\n", name)
+	if name == "dev" {
+		fmt.Fprint(w, "Runs a local server with LATCHKEY_DEV on, a SQLite file (latchkey-dev.db) unless\nLATCHKEY_DATABASE_URL is set, and a demo app whose credentials are printed at start.\n\n")
+	}
+	fmt.Fprint(w, "Configuration (environment variables):\n\n")
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
+	for _, v := range config.Vars {
+		def := v.Default
+		if def == "" {
+			def = "(none)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Help)
+	}
+	tw.Flush()
+}

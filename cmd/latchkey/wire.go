@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/apps"
+	"github.com/latchkeyhq/latchkey/config"
+	"github.com/latchkeyhq/latchkey/oauth2"
+	"github.com/latchkeyhq/latchkey/secrets"
+	"github.com/latchkeyhq/latchkey/sqlite"
+	"github.com/latchkeyhq/latchkey/token"
+	"github.com/latchkeyhq/latchkey/users"
+)
+
+// system is Latchkey assembled: the store and every service over it.
+type system struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    latchkey.Store
+	keyring  *secrets.Keyring
+	keys     *token.Keys
+	issuer   *token.Issuer
+	apps     *apps.Service
+	users    *users.Service
+	oauth    *oauth2.Server
+	tenantID string
+}
+
+// loadConfig reads the configuration; in dev mode the database defaults to a
+// local dev file and LATCHKEY_DEV is on. Problems are printed one per line.
+func loadConfig(e env, dev bool) (config.Config, bool) {
+	getenv := e.getenv
+	if dev {
+		getenv = func(name string) string {
+			switch v := e.getenv(name); {
+			case v != "":
+				return v
+			case name == "LATCHKEY_DATABASE_URL":
+				return "sqlite:latchkey-dev.db"
+			case name == "LATCHKEY_DEV":
+				return "true"
+			}
+			return ""
+		}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(e.stderr, "latchkey:", line)
+		}
+		return cfg, false
+	}
+	return cfg, true
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// open assembles the system: opens and migrates the database, loads the
+// server secret and makes sure signing keys exist.
+func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*system, error) {
+	store, err := openStore(ctx, cfg, e)
+	if err != nil {
+		return nil, err
+	}
+	s := &system{cfg: cfg, log: log, store: store}
+	if err := s.init(ctx, e); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *system) init(ctx context.Context, e env) error {
+	secret, err := serverSecret(s.cfg, s.log, e.rand)
+	if err != nil {
+		return err
+	}
+	if s.keyring, err = secrets.New(e.rand, secret, s.cfg.Previous...); err != nil {
+		return fmt.Errorf("LATCHKEY_SECRET: %w", err)
+	}
+	if s.tenantID, err = s.store.TenantID(ctx); err != nil {
+		return fmt.Errorf("read tenant: %w", err)
+	}
+	s.keys, err = token.NewKeys(token.KeysConfig{Store: s.store, Keyring: s.keyring, Algorithm: s.cfg.SigningAlg,
+		Now: e.now, Rand: e.rand, Refresh: s.cfg.KeyRefresh})
+	if err != nil {
+		return err
+	}
+	if err := s.keys.Ensure(ctx); err != nil {
+		return err
+	}
+	s.issuer = token.NewIssuer(s.keys, s.cfg.Issuer, e.now)
+	s.apps = apps.NewService(s.store, s.keyring, e.now, e.rand)
+	s.users = users.NewService(s.store, e.now, e.rand)
+	s.oauth = oauth2.NewServer(oauth2.Config{Apps: s.apps, Store: s.store, Issuer: s.issuer, TenantID: s.tenantID,
+		Now: e.now, Rand: e.rand, ClientTokenTTL: s.cfg.ClientTTL})
+	return nil
+}
+
+func (s *system) Close() error { return s.store.Close() }
+
+// openStore opens the configured database and applies its migrations.
+func openStore(ctx context.Context, cfg config.Config, e env) (latchkey.Store, error) {
+	switch cfg.Database.Driver {
+	case "sqlite":
+		if dir := filepath.Dir(cfg.Database.Path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: create directory: %w", err)
+			}
+		}
+		store, err := sqlite.Open(cfg.Database.Path, sqlite.Options{Synchronous: cfg.Synchronous})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := store.Migrate(ctx, e.rand, e.now()); err != nil {
+			store.Close()
+			return nil, err
+		}
+		return store, nil
+	default:
+		return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: the %s store is not available in this build", cfg.Database.Driver)
+	}
+}
+
+// serverSecret returns LATCHKEY_SECRET. Without it, a SQLite deployment
+// keeps a generated secret in a 0600 file beside the database (so a copy of
+// the database alone reveals nothing); PostgreSQL nodes must share one
+// secret and so must be given it.
+func serverSecret(cfg config.Config, log *slog.Logger, rand io.Reader) ([]byte, error) {
+	if cfg.Secret != nil {
+		return cfg.Secret, nil
+	}
+	if cfg.Database.Driver != "sqlite" {
+		return nil, errors.New("LATCHKEY_SECRET is required with PostgreSQL: set it to at least 32 random bytes, e.g. `openssl rand -base64 32`, the same on every node")
+	}
+	path := cfg.Database.Path + ".secret"
+	secret, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if secret, err = newSecretFile(path, rand); err != nil {
+			return nil, err
+		}
+		if !cfg.Dev {
+			log.Warn("LATCHKEY_SECRET is not set: generated a server secret in a file beside the database; set LATCHKEY_SECRET in production and keep it out of database backups", "file", path)
+		}
+		return secret, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read server secret %s: %w", path, err)
+	}
+	secret = []byte(strings.TrimSpace(string(secret)))
+	if len(secret) < config.MinSecretLength {
+		return nil, fmt.Errorf("server secret file %s is shorter than %d bytes", path, config.MinSecretLength)
+	}
+	return secret, nil
+}
+
+// newSecretFile writes a new random secret to path, which must not exist.
+func newSecretFile(path string, rand io.Reader) ([]byte, error) {
+	token, err := secrets.Token(rand, 32)
+	if err != nil {
+		return nil, err
+	}
+	secret := []byte(token)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create server secret file: %w", err)
+	}
+	if _, err := f.Write(append(secret, '\n')); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write server secret file: %w", err)
+	}
+	return secret, f.Close()
+}

@@ -1,0 +1,77 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/config"
+)
+
+func getenv(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:7080" || c.Database.Driver != "sqlite" || c.Database.Path != "latchkey.db" ||
+		c.PublicURL != "http://127.0.0.1:7080" || c.Issuer != "http://127.0.0.1:7080/cis/oidc" ||
+		c.SigningAlg != "RS256" || c.Dev || c.Secret != nil || c.ClientTTL != time.Hour {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestExplicitValues(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{
+		"LATCHKEY_ADDR": ":9000", "LATCHKEY_PUBLIC_URL": "https://login.example/", "LATCHKEY_SIGNING_ALG": "es256",
+		"LATCHKEY_DEV": "on", "LATCHKEY_DATABASE_URL": "postgres://u:pw@db:5432/lk", "LATCHKEY_LOG_FORMAT": "json",
+		"LATCHKEY_SECRET": strings.Repeat("x", 40), "LATCHKEY_PREVIOUS_SECRETS": strings.Repeat("y", 32) + "," + strings.Repeat("z", 32),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL != "https://login.example" || c.Issuer != "https://login.example/cis/oidc" || c.SigningAlg != "ES256" ||
+		!c.Dev || c.Database.Driver != "postgres" || !c.LogJSON || len(c.Previous) != 2 {
+		t.Fatalf("config = %+v", c)
+	}
+	c.Listening("127.0.0.1:1234")
+	if c.PublicURL != "https://login.example" {
+		t.Fatalf("Listening replaced an explicit public URL: %s", c.PublicURL)
+	}
+}
+
+func TestListeningFillsDerivedURLs(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{"LATCHKEY_ADDR": "0.0.0.0:0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Listening("0.0.0.0:41234")
+	if c.PublicURL != "http://localhost:41234" || c.Issuer != "http://localhost:41234/cis/oidc" {
+		t.Fatalf("after Listening: %s %s", c.PublicURL, c.Issuer)
+	}
+}
+
+func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
+	_, err := config.Load(getenv(map[string]string{
+		"LATCHKEY_SIGNING_ALG": "none", "LATCHKEY_KEY_REFRESH": "1ms", "LATCHKEY_SQLITE_SYNCHRONOUS": "OFF",
+		"LATCHKEY_DATABASE_URL": "postgres://admin:hunter2@db/x?%zz",
+	}))
+	if err == nil {
+		t.Fatal("Load accepted bad values")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for _, name := range []string{"LATCHKEY_SIGNING_ALG", "LATCHKEY_KEY_REFRESH", "LATCHKEY_SQLITE_SYNCHRONOUS"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("problems %q do not name %s", err, name)
+		}
+	}
+	if len(lines) < 3 {
+		t.Errorf("problems on %d lines; want one per variable", len(lines))
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Error("a database password is echoed")
+	}
+}

@@ -1,0 +1,97 @@
+package latchkey_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/latchkeyhq/latchkey"
+
+// allowedImports is the architecture: which project packages each package
+// may import. Business rules never import an adapter; adapters never import
+// each other or the HTTP layer; only cmd/latchkey wires everything.
+var allowedImports = map[string][]string{
+	"":             {},
+	"secrets":      {},
+	"config":       {},
+	"fake":         {},
+	"storetest":    {""},
+	"sqlite":       {"", "secrets"},
+	"token":        {"", "secrets"},
+	"apps":         {"", "secrets"},
+	"users":        {"", "secrets"},
+	"oauth2":       {"", "apps", "secrets", "token"},
+	"httpapi":      {"", "apps", "oauth2", "token", "users", "secrets"},
+	"cmd/latchkey": nil, // anything
+}
+
+func TestImportDirections(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "/")
+		allowed, known := allowedImports[pkg]
+		if !known {
+			t.Errorf("package %q has no entry in allowedImports; decide what it may import", pkg)
+			continue
+		}
+		if allowed == nil {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, module) {
+				if pkg == "" && strings.Contains(strings.Split(imp, "/")[0], ".") {
+					t.Errorf("the domain package imports %s; it must use only the standard library", imp)
+				}
+				continue
+			}
+			dep := strings.TrimPrefix(strings.TrimPrefix(imp, module), "/")
+			if !contains(allowed, dep) {
+				t.Errorf("%s imports %s, which the architecture does not allow", fields[0], imp)
+			}
+		}
+	}
+}
+
+// TestEveryPackageIsDocumented keeps a package comment on every package, so
+// `go doc` explains each part of the tree.
+func TestEveryPackageIsDocumented(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Doc}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, doc, _ := strings.Cut(line, "\t")
+		if strings.TrimSpace(doc) == "" {
+			t.Errorf("package %s has no package comment", path)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNoWallClockOutsideCmd keeps time injectable: only cmd/ may read the
+// real clock, so expiry and lockout are testable without sleeping.
+func TestNoWallClockOutsideCmd(t *testing.T) {
+	out, err := exec.Command("git", "grep", "--untracked", "-n", "time\\.Now()", "--", "*.go", ":!cmd/", ":!*_test.go").Output()
+	if err != nil && len(out) == 0 {
+		return // git grep exits 1 when nothing matches
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		code, _, _ := strings.Cut(line, "//")
+		if strings.Contains(code, "time.Now()") {
+			t.Errorf("time.Now() outside cmd/: %s", line)
+		}
+	}
+}

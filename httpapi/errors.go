@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/oauth2"
+)
+
+// family is an endpoint family: Mosaic writes errors differently in each,
+// and Latchkey answers each family in its own shape.
+type family int
+
+const (
+	// familyUsers is the Users API: {"message", "error_code": <status>},
+	// with message a list of strings on 400 and ts_error_code on 409.
+	familyUsers family = iota
+	// familyOTP is the one-time passcode API: {"error_code": "<symbol>",
+	// "message"}.
+	familyOTP
+	// familyLink is the magic-link API: {"error_code": "<status>",
+	// "message"}.
+	familyLink
+	// familyOAuth is the token and revocation endpoints: RFC 6749 §5.2
+	// {"error", "error_description"}, plus "message".
+	familyOAuth
+	// familyPlain is everything else: {"message", "error_code": <status>}.
+	familyPlain
+)
+
+// statusOf maps each error code to its HTTP status.
+var statusOf = map[latchkey.Code]int{
+	latchkey.CodeInvalid:      http.StatusBadRequest,
+	latchkey.CodeUnsupported:  http.StatusBadRequest,
+	latchkey.CodeUnauthorized: http.StatusUnauthorized,
+	latchkey.CodeForbidden:    http.StatusForbidden,
+	latchkey.CodeNotFound:     http.StatusNotFound,
+	latchkey.CodeConflict:     http.StatusConflict,
+	latchkey.CodeTooLarge:     http.StatusRequestEntityTooLarge,
+	latchkey.CodeRateLimited:  http.StatusTooManyRequests,
+	latchkey.CodeInternal:     http.StatusInternalServerError,
+	latchkey.CodeUnavailable:  http.StatusServiceUnavailable,
+}
+
+// otpSymbolOf gives the Mosaic error_code symbol of the generic codes on
+// the one-time passcode endpoints.
+var otpSymbolOf = map[latchkey.Code]string{
+	latchkey.CodeInvalid:     "system_invalid_input",
+	latchkey.CodeUnsupported: "system_invalid_input",
+	latchkey.CodeTooLarge:    "system_invalid_input",
+}
+
+// writeError is the one place an error becomes an HTTP response. Errors the
+// caller may see carry their code and message; anything else is logged with
+// the request ID and answered with a bare 500 (or 503 when the database is
+// down), so no internal detail reaches the client.
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, fam family, err error) {
+	var oerr *oauth2.Error
+	if errors.As(err, &oerr) {
+		h.writeOAuthError(w, r, oerr)
+		return
+	}
+	code := latchkey.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusBadRequest // a login code such as auth_invalid_credentials
+	}
+	message := latchkey.ErrorMessage(err)
+	h.logError(r, status, err)
+	if code == latchkey.CodeInternal {
+		message = "Internal server error"
+	}
+	if code == latchkey.CodeUnauthorized {
+		// Every rejected bearer token gets Mosaic's one answer, whatever
+		// the endpoint family.
+		writeJSON(w, status, map[string]any{"message": message, "error_code": status})
+		return
+	}
+	if fam == familyOAuth {
+		h.writeOAuthError(w, r, &oauth2.Error{Code: oauthCodeOf(status), Description: message, Status: status})
+		return
+	}
+	writeJSON(w, status, errorBody(fam, code, status, message))
+}
+
+// errorBody shapes an error for its endpoint family.
+func errorBody(fam family, code latchkey.Code, status int, message string) map[string]any {
+	switch fam {
+	case familyOTP:
+		symbol, ok := otpSymbolOf[code]
+		if !ok {
+			symbol = string(code)
+		}
+		return map[string]any{"error_code": symbol, "message": message}
+	case familyLink:
+		return map[string]any{"error_code": strconv.Itoa(status), "message": message}
+	case familyUsers:
+		body := map[string]any{"message": message, "error_code": status}
+		if status == http.StatusBadRequest {
+			body["message"] = []string{message}
+		}
+		if status == http.StatusConflict {
+			body["ts_error_code"] = "identifier_taken"
+		}
+		return body
+	default:
+		return map[string]any{"message": message, "error_code": status}
+	}
+}
+
+func oauthCodeOf(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "invalid_client"
+	case http.StatusServiceUnavailable:
+		return "temporarily_unavailable"
+	case http.StatusInternalServerError:
+		return "server_error"
+	default:
+		return "invalid_request"
+	}
+}
+
+// writeOAuthError writes an RFC 6749 §5.2 error, with the "message" every
+// Latchkey error carries and the no-store headers of §5.1.
+func (h *handler) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oauth2.Error) {
+	if e.Basic {
+		w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
+	}
+	noStore(w)
+	h.logError(r, e.Status, e)
+	writeJSON(w, e.Status, map[string]any{"error": e.Code, "error_description": e.Description, "message": e.Description})
+}
+
+// logError records a failed request's cause. Client mistakes are logged at
+// debug level; server failures at error level with the whole cause.
+func (h *handler) logError(r *http.Request, status int, err error) {
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	h.log.Log(r.Context(), level, "request failed", "request_id", requestID(r.Context()), "status", status, "err", err)
+}

@@ -1,0 +1,201 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/apps"
+	"github.com/latchkeyhq/latchkey/fake"
+	"github.com/latchkeyhq/latchkey/httpapi"
+	"github.com/latchkeyhq/latchkey/oauth2"
+	"github.com/latchkeyhq/latchkey/secrets"
+	"github.com/latchkeyhq/latchkey/sqlite"
+	"github.com/latchkeyhq/latchkey/token"
+	"github.com/latchkeyhq/latchkey/users"
+)
+
+// harness is a real Latchkey HTTP handler on a real SQLite file, served by
+// httptest, with a settable clock.
+type harness struct {
+	t      *testing.T
+	srv    *httptest.Server
+	store  *sqlite.Store
+	clock  *fake.Clock
+	apps   *apps.Service
+	keys   *token.Keys
+	issuer *token.Issuer
+	logs   *bytes.Buffer
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "latchkey.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clock := fake.NewClock(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	if _, err := store.Migrate(ctx, rand.Reader, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	keyring, err := secrets.New(rand.Reader, []byte(strings.Repeat("s", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: store, clock: clock, logs: &bytes.Buffer{}}
+	h.srv = httptest.NewUnstartedServer(nil)
+	publicURL := "http://" + h.srv.Listener.Addr().String()
+	h.keys, err = token.NewKeys(token.KeysConfig{Store: store, Keyring: keyring, Algorithm: token.RS256, Now: clock.Now, Rand: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.keys.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tenant, err := store.TenantID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.issuer = token.NewIssuer(h.keys, publicURL+"/cis/oidc", clock.Now)
+	h.apps = apps.NewService(store, keyring, clock.Now, rand.Reader)
+	oauth := oauth2.NewServer(oauth2.Config{Apps: h.apps, Store: store, Issuer: h.issuer, TenantID: tenant,
+		Now: clock.Now, Rand: rand.Reader, ClientTokenTTL: time.Hour})
+	h.srv.Config.Handler = httpapi.NewHandler(httpapi.Deps{
+		Log:   slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Store: store, OAuth: oauth, Issuer: h.issuer, Users: users.NewService(store, clock.Now, rand.Reader),
+		PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
+	})
+	h.srv.Start()
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// client is one registered app and its credentials.
+type client struct {
+	h     *harness
+	app   latchkey.App
+	creds apps.Credentials
+	token string
+}
+
+func (h *harness) newClient(name string, management bool, resources ...string) *client {
+	h.t.Helper()
+	app, creds, err := h.apps.Create(context.Background(), apps.NewApp{Name: name, Management: management,
+		RedirectURIs: []string{"http://localhost:8080/complete"}, Resources: resources})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c := &client{h: h, app: app, creds: creds}
+	c.token = c.clientToken()
+	return c
+}
+
+// clientToken gets a client access token with client_secret_post.
+func (c *client) clientToken() string {
+	c.h.t.Helper()
+	resp := c.h.postForm("/oidc/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {c.creds.ClientID}, "client_secret": {c.creds.ClientSecret}}, nil)
+	if resp.status != http.StatusOK {
+		c.h.t.Fatalf("client token: %d %s", resp.status, resp.body)
+	}
+	return resp.json()["access_token"].(string)
+}
+
+// response is a captured HTTP response.
+type response struct {
+	t      *testing.T
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json() map[string]any {
+	r.t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		r.t.Fatalf("response is not a JSON object: %v: %s", err, r.body)
+	}
+	return m
+}
+
+func (h *harness) do(req *http.Request) response {
+	h.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return response{t: h.t, status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+func (h *harness) postForm(path string, form url.Values, edit func(*http.Request)) response {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if edit != nil {
+		edit(req)
+	}
+	return h.do(req)
+}
+
+// call sends a JSON request with the client's bearer token. body may be a
+// string (sent as is) or any value (encoded as JSON).
+func (c *client) call(method, path string, body any) response {
+	c.h.t.Helper()
+	return c.h.callWith(c.token, method, path, body)
+}
+
+func (h *harness) callWith(token, method, path string, body any) response {
+	h.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, h.srv.URL+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return h.do(req)
+}
+
+// wantStatus fails the test unless the response has the status and, when
+// it is an error, a JSON body with a message.
+func (r response) wantStatus(status int) response {
+	r.t.Helper()
+	if r.status != status {
+		r.t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if status >= 400 {
+		m := r.json()
+		if m["message"] == nil || m["message"] == "" {
+			r.t.Fatalf("error body %s has no message", r.body)
+		}
+	}
+	return r
+}

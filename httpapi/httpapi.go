@@ -1,0 +1,105 @@
+// Package httpapi is Latchkey's HTTP interface: the Mosaic-compatible JSON
+// API, the OAuth/OIDC endpoints and the health checks. routes.go lists the
+// whole surface; handlers return errors and writeError (errors.go) is the
+// only code that turns an error into a response.
+//
+// The package depends on the business packages (apps, users, oauth2, token)
+// and the domain, never on a database or delivery adapter.
+package httpapi
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/oauth2"
+	"github.com/latchkeyhq/latchkey/token"
+	"github.com/latchkeyhq/latchkey/users"
+)
+
+// Body size caps. A login request is small; user profiles may carry custom
+// data.
+const (
+	maxBodyBytes     = 64 << 10
+	maxUserBodyBytes = 1 << 20
+)
+
+// Deps is everything the HTTP layer needs.
+type Deps struct {
+	Log       *slog.Logger
+	Store     latchkey.Store // for readiness
+	OAuth     *oauth2.Server
+	Issuer    *token.Issuer
+	Users     *users.Service
+	PublicURL string // no trailing slash
+	Now       func() time.Time
+	Rand      io.Reader
+}
+
+// handler holds the dependencies the route handlers share.
+type handler struct {
+	Deps
+	log *slog.Logger
+}
+
+// NewHandler returns the complete HTTP handler.
+func NewHandler(d Deps) http.Handler {
+	h := &handler{Deps: d, log: d.Log}
+	mux := http.NewServeMux()
+	h.routes(mux)
+	return h.middleware(jsonFallback(mux))
+}
+
+// endpoint is a handler that returns its error instead of writing it.
+type endpoint func(w http.ResponseWriter, r *http.Request) error
+
+// appEndpoint is an endpoint called with an authenticated client access
+// token; app is the calling application.
+type appEndpoint func(w http.ResponseWriter, r *http.Request, app latchkey.App) error
+
+// public serves an endpoint that needs no bearer token.
+func (h *handler) public(fam family, maxBody int64, fn endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := fn(w, r); err != nil {
+			h.writeError(w, r, fam, err)
+		}
+	})
+}
+
+// api serves an endpoint of the /cis/v1 API: the caller must present a valid
+// client access token.
+func (h *handler) api(fam family, maxBody int64, fn appEndpoint) http.Handler {
+	return h.public(fam, maxBody, func(w http.ResponseWriter, r *http.Request) error {
+		app, err := h.OAuth.AuthenticateBearer(r.Context(), bearerHeader(r))
+		if err != nil {
+			return err
+		}
+		noStore(w)
+		return fn(w, r, app)
+	})
+}
+
+// management serves an endpoint that acts on the whole tenant: only a
+// management app's token may call it.
+func (h *handler) management(fam family, maxBody int64, fn appEndpoint) http.Handler {
+	return h.api(fam, maxBody, func(w http.ResponseWriter, r *http.Request, app latchkey.App) error {
+		if !app.Management {
+			return latchkey.Errorf(latchkey.CodeForbidden, "This endpoint requires a management application's token")
+		}
+		return fn(w, r, app)
+	})
+}
+
+// maxAuthorizationHeader bounds the header before any token parsing.
+const maxAuthorizationHeader = 8 << 10
+
+func bearerHeader(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if len(v) > maxAuthorizationHeader || len(r.Header.Values("Authorization")) > 1 {
+		return ""
+	}
+	return v
+}

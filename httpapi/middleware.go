@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// requestID returns the request's ID, set by the middleware.
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// validRequestID accepts a caller's X-Request-Id only if it is short and
+// plain, so it cannot inject anything into logs.
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// middleware wraps every request: a request ID, security headers, panic
+// recovery and one access-log line. The log line names the route pattern,
+// not the raw path or query, so identifiers and codes in URLs stay out of
+// the logs.
+func (h *handler) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := h.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID.MatchString(id) {
+			id = h.newRequestID()
+		}
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		hdr := rec.Header()
+		hdr.Set("X-Request-Id", id)
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("Referrer-Policy", "no-referrer")
+		hdr.Set("X-Frame-Options", "DENY")
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				h.log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					writeJSON(rec, http.StatusInternalServerError, map[string]any{"message": "Internal server error", "error_code": 500})
+				}
+			}
+			h.logRequest(r, rec, start)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func (h *handler) logRequest(r *http.Request, rec *statusRecorder, start time.Time) {
+	route := r.Pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelError
+	}
+	h.log.LogAttrs(r.Context(), level, "request",
+		slog.String("request_id", requestID(r.Context())),
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", rec.status),
+		slog.Float64("latency_ms", float64(h.Now().Sub(start).Microseconds())/1000),
+		slog.Int("bytes", rec.bytes),
+	)
+}
+
+func (h *handler) newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = io.ReadFull(h.Rand, b)
+	return hex.EncodeToString(b)
+}
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// jsonFallback answers requests that match no route (404) or match a route
+// with another method (405) in JSON, as every Latchkey answer is.
+func jsonFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fallback, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &headerProbe{header: http.Header{}}
+		fallback.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		switch probe.status {
+		case http.StatusMethodNotAllowed:
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"message": "Method not allowed", "error_code": 405})
+		case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+			mux.ServeHTTP(w, r)
+		default:
+			writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not found", "error_code": 404})
+		}
+	})
+}
+
+// headerProbe records what the mux's fallback handler would answer, and
+// discards its plain-text body.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }

@@ -1,0 +1,253 @@
+// Package oauth2 is Latchkey's OAuth 2.0 authorization server: the token
+// endpoint (client authentication, then one grant), the client access tokens
+// that the client_credentials grant issues, and the bearer check that every
+// /cis/v1 call passes through.
+//
+// Client authentication is one shared phase: it runs before any grant, so no
+// grant can forget it. Each grant type is a Grant that only does its own
+// part. Errors are *Error values in RFC 6749 §5.2 terms; the HTTP layer
+// writes them.
+package oauth2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/apps"
+	"github.com/latchkeyhq/latchkey/secrets"
+	"github.com/latchkeyhq/latchkey/token"
+)
+
+// Error is an OAuth 2.0 error response (RFC 6749 §5.2).
+type Error struct {
+	Code        string // invalid_request, invalid_client, invalid_grant, ...
+	Description string // safe to show; never holds a secret
+	Status      int    // HTTP status
+	// Basic asks for a WWW-Authenticate: Basic challenge (RFC 6749 §5.2,
+	// when the client tried HTTP Basic authentication).
+	Basic bool
+}
+
+// Error returns the code and description.
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+func errorf(code string, status int, format string, args ...any) *Error {
+	return &Error{Code: code, Status: status, Description: fmt.Sprintf(format, args...)}
+}
+
+// Grant types Latchkey knows.
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantRefreshToken      = "refresh_token"
+)
+
+// TokenRequest is a parsed token endpoint request.
+type TokenRequest struct {
+	GrantType    string
+	ClientID     string
+	ClientSecret string
+	// UsedBasic records that the client authenticated with HTTP Basic.
+	UsedBasic bool
+	Resource  string
+	Scope     string
+	// Params holds every form parameter, for the grant's own fields.
+	Params map[string]string
+}
+
+// TokenResponse is the JSON body of a successful token response. Fields a
+// grant does not issue are left empty and omitted.
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	IDToken      string `json:"id_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+	SessionID    string `json:"session_id,omitempty"`
+}
+
+// ClientTokenResponse is the client_credentials response: Mosaic's four
+// fields, all always present.
+type ClientTokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+// Grant issues tokens for one grant type, once the client is authenticated.
+type Grant interface {
+	Issue(ctx context.Context, app latchkey.App, req TokenRequest) (any, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	Apps     *apps.Service
+	Store    latchkey.AppStore
+	Issuer   *token.Issuer
+	TenantID string
+	Now      func() time.Time
+	Rand     io.Reader
+	// ClientTokenTTL is the lifetime of client access tokens.
+	ClientTokenTTL time.Duration
+}
+
+// Server runs the token endpoint and checks client access tokens.
+type Server struct {
+	cfg    Config
+	grants map[string]Grant
+}
+
+// NewServer returns a Server that knows the client_credentials grant; more
+// grants are added with AddGrant.
+func NewServer(cfg Config) *Server {
+	s := &Server{cfg: cfg, grants: map[string]Grant{}}
+	s.grants[GrantClientCredentials] = clientCredentials{s}
+	return s
+}
+
+// AddGrant makes the token endpoint accept grantType.
+func (s *Server) AddGrant(grantType string, g Grant) { s.grants[grantType] = g }
+
+// GrantTypes lists the accepted grant types, for the discovery document.
+func (s *Server) GrantTypes() []string {
+	out := []string{GrantClientCredentials}
+	for g := range s.grants {
+		if g != GrantClientCredentials {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Token authenticates the client and runs the requested grant.
+func (s *Server) Token(ctx context.Context, req TokenRequest) (any, error) {
+	app, err := s.AuthenticateClient(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	grant, ok := s.grants[req.GrantType]
+	if !ok {
+		return nil, errorf("unsupported_grant_type", 400, "grant_type %q is not supported", req.GrantType)
+	}
+	return grant.Issue(ctx, app, req)
+}
+
+// AuthenticateClient checks the client's ID and secret. An unknown client and
+// a wrong secret get the same answer, after the same work.
+func (s *Server) AuthenticateClient(ctx context.Context, req TokenRequest) (latchkey.App, error) {
+	if req.ClientID == "" || req.ClientSecret == "" {
+		return latchkey.App{}, &Error{Code: "invalid_client", Status: 401, Basic: req.UsedBasic,
+			Description: "client authentication is required (client_secret_basic or client_secret_post)"}
+	}
+	app, err := s.cfg.Store.GetAppByClientID(ctx, req.ClientID)
+	switch latchkey.ErrorCode(err) {
+	case "":
+	case latchkey.CodeNotFound:
+		// Hash anyway so that an unknown client_id costs what a wrong
+		// secret does.
+		s.cfg.Apps.VerifySecret(latchkey.App{SecretHash: make([]byte, 32)}, req.ClientSecret)
+		return latchkey.App{}, badClient(req)
+	default:
+		return latchkey.App{}, err
+	}
+	if !s.cfg.Apps.VerifySecret(app, req.ClientSecret) {
+		return latchkey.App{}, badClient(req)
+	}
+	return app, nil
+}
+
+func badClient(req TokenRequest) *Error {
+	return &Error{Code: "invalid_client", Status: 401, Basic: req.UsedBasic, Description: "client authentication failed"}
+}
+
+// ClientClaims are the claims of a client access token.
+type ClientClaims struct {
+	token.Standard
+	ClientID  string `json:"client_id"`
+	AppID     string `json:"app_id"`
+	AppName   string `json:"app_name"`
+	TenantID  string `json:"tid"`
+	Scope     string `json:"scope"`
+	GrantType string `json:"gty"`
+}
+
+// clientCredentials is the client_credentials grant (RFC 6749 §4.4): an
+// access token for the app itself, and no refresh token (§4.4.3).
+type clientCredentials struct{ s *Server }
+
+func (g clientCredentials) Issue(ctx context.Context, app latchkey.App, req TokenRequest) (any, error) {
+	aud := token.DefaultAudience
+	if req.Resource != "" {
+		if !app.HasResource(req.Resource) {
+			return nil, errorf("invalid_target", 400, "resource %q is not one of this app's resources", req.Resource)
+		}
+		aud = req.Resource
+	}
+	cfg := g.s.cfg
+	jti, err := secrets.NewID(cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	now := cfg.Now()
+	claims := ClientClaims{
+		Standard: token.Standard{Issuer: cfg.Issuer.URL(), Subject: app.ClientID, Audience: aud,
+			IssuedAt: now.Unix(), Expiry: now.Add(cfg.ClientTokenTTL).Unix(), ID: jti},
+		ClientID: app.ClientID, AppID: app.ID, AppName: app.Name, TenantID: cfg.TenantID,
+		GrantType: GrantClientCredentials,
+	}
+	raw, err := cfg.Issuer.Sign(ctx, token.TypeAccessToken, claims)
+	if err != nil {
+		return nil, err
+	}
+	return ClientTokenResponse{AccessToken: raw, TokenType: "Bearer", ExpiresIn: int64(cfg.ClientTokenTTL / time.Second)}, nil
+}
+
+// errInvalidToken is the one answer to every rejected bearer token, as
+// Mosaic words it.
+var errInvalidToken = &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token"}
+
+// AuthenticateBearer checks an Authorization header carrying a client access
+// token for Latchkey's API: signature, type, issuer, expiry, audience and
+// grant, then that the app still exists and the token predates no secret
+// rotation. It returns the calling app.
+func (s *Server) AuthenticateBearer(ctx context.Context, header string) (latchkey.App, error) {
+	scheme, raw, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		return latchkey.App{}, errInvalidToken
+	}
+	var c ClientClaims
+	if _, err := s.cfg.Issuer.Verify(ctx, strings.TrimSpace(raw), token.TypeAccessToken, &c); err != nil {
+		return latchkey.App{}, asUnauthorized(err)
+	}
+	if c.Audience != token.DefaultAudience || c.GrantType != GrantClientCredentials || c.Subject != c.ClientID {
+		return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token",
+			Err: fmt.Errorf("not a client access token for this API (aud %q, gty %q)", c.Audience, c.GrantType)}
+	}
+	app, err := s.cfg.Store.GetAppByClientID(ctx, c.ClientID)
+	if latchkey.ErrorCode(err) == latchkey.CodeNotFound {
+		return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token", Err: err}
+	}
+	if err != nil {
+		return latchkey.App{}, err
+	}
+	if app.ID != c.AppID || c.IssuedAt < app.SecretRotatedAt.Unix() {
+		return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token",
+			Err: fmt.Errorf("token predates the app's secret rotation or names another app")}
+	}
+	return app, nil
+}
+
+// asUnauthorized turns a verification failure into the API's 401, keeping
+// the reason for the log; other failures (the key store is down) pass as is.
+func asUnauthorized(err error) error {
+	if errors.Is(err, token.ErrInvalidToken) {
+		return &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token", Err: err}
+	}
+	return err
+}

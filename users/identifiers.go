@@ -1,0 +1,88 @@
+package users
+
+import (
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/latchkeyhq/latchkey"
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
+)
+
+// maxEmailLength is the longest usable address (RFC 5321 §4.5.3.1.3 path
+// limit less the angle brackets).
+const maxEmailLength = 254
+
+// CanonicalEmail checks that raw is a bare email address and returns the
+// address as written (trimmed) and its canonical key: the local part in
+// Unicode NFC and lower case, the domain lower-cased and in ASCII (IDNA
+// punycode). Two spellings of one mailbox share a key, so they are one user
+// and one rate-limit counter; homoglyphs stay distinct because NFC does not
+// fold them.
+func CanonicalEmail(raw string) (display, key string, err error) {
+	display = strings.TrimSpace(raw)
+	invalid := latchkey.Errorf(latchkey.CodeInvalid, "email must be a valid email address")
+	if display == "" || len(display) > maxEmailLength || hasControl(display) || !utf8.ValidString(display) {
+		return "", "", invalid
+	}
+	addr, perr := mail.ParseAddress(display)
+	if perr != nil || addr.Name != "" || addr.Address != display {
+		return "", "", invalid
+	}
+	at := strings.LastIndexByte(display, '@')
+	local, domain := display[:at], display[at+1:]
+	if local == "" || strings.ContainsAny(local, "\"\\ ") || !strings.Contains(domain, ".") {
+		return "", "", invalid
+	}
+	asciiDomain, derr := idna.Lookup.ToASCII(strings.ToLower(domain))
+	if derr != nil {
+		return "", "", invalid
+	}
+	return display, strings.ToLower(norm.NFC.String(local)) + "@" + asciiDomain, nil
+}
+
+// e164 is a phone number in E.164: a plus, a country code not starting with
+// 0, and 8 to 15 digits in all.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
+
+// phoneSeparators are the characters people write inside phone numbers,
+// dropped before checking the E.164 form.
+var phoneSeparators = strings.NewReplacer(" ", "", "-", "", ".", "", "(", "", ")", "")
+
+// NormalizePhone returns raw in E.164, after dropping spaces, hyphens, dots
+// and parentheses, so "+1 (415) 555-0100" and "+14155550100" are one number.
+// Anything else that is not E.164 is refused.
+func NormalizePhone(raw string) (string, error) {
+	p := phoneSeparators.Replace(strings.TrimSpace(raw))
+	if !e164.MatchString(p) {
+		return "", latchkey.Errorf(latchkey.CodeInvalid, "phone_number must be in E.164 format, like +14155550100")
+	}
+	return p, nil
+}
+
+// maxUsernameLength bounds a username.
+const maxUsernameLength = 128
+
+// CanonicalUsername returns the username as written (trimmed) and its key:
+// NFC, lower case.
+func CanonicalUsername(raw string) (display, key string, err error) {
+	display = strings.TrimSpace(raw)
+	if display == "" || utf8.RuneCountInString(display) > maxUsernameLength || hasControl(display) || !utf8.ValidString(display) {
+		return "", "", latchkey.Errorf(latchkey.CodeInvalid, "username must be 1 to %d printable characters", maxUsernameLength)
+	}
+	return display, strings.ToLower(norm.NFC.String(display)), nil
+}
+
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
+// prefixKey brings a listing's search prefix into the form of the keys it is
+// matched against: NFC and lower case, like email keys; phone prefixes are
+// digits and "+" and pass unchanged.
+func prefixKey(p string) string {
+	return strings.ToLower(norm.NFC.String(strings.TrimSpace(p)))
+}
