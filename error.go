@@ -24,6 +24,18 @@ const (
 	CodeUnsupported  Code = "not_supported" // the feature exists in Mosaic but not here (400)
 )
 
+// One-time login codes, spelled as Mosaic's error_code symbols.
+const (
+	CodeUserNotFound          Code = "user_not_found"                        // 404
+	CodeEmailMissing          Code = "user_email_address_missing"            // 404
+	CodePhoneMissing          Code = "user_phone_number_missing"             // 404
+	CodeUserNotActive         Code = "user_not_active"                       // 403
+	CodeProviderNotConfigured Code = "external_provider_configuration_error" // 400
+	CodeInvalidCredentials    Code = "auth_invalid_credentials"              // 400
+	CodePasscodeExpired       Code = "auth_otp_passcode_expired"             // 400
+	CodeLocked                Code = "auth_locked"                           // 403
+)
+
 // Error is an error that is safe to show to the caller: Message is written for
 // the developer integrating with Latchkey and never contains a secret. Err, if
 // set, is the underlying cause; it is logged, never returned to the client.

@@ -2,6 +2,7 @@ package latchkey
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -18,6 +19,10 @@ type Store interface {
 	AppStore
 	UserStore
 	KeyStore
+	ChallengeStore
+	SessionStore
+	OutboxStore
+	DevInboxStore
 	// Ping reports whether the database answers; ErrUnavailable when not.
 	Ping(ctx context.Context) error
 	// Close releases the database.
@@ -115,4 +120,108 @@ type KeyStore interface {
 	// DeleteRetiredKeys removes Retired keys whose PublishUntil is at or
 	// before now, and returns how many it removed.
 	DeleteRetiredKeys(ctx context.Context, now time.Time) (int, error)
+}
+
+// ChallengeStore keeps passcodes and magic links, and the failure counters
+// that guard them.
+type ChallengeStore interface {
+	// CreateChallenge adds c and, in the same transaction, invalidates
+	// every live challenge of the same app, kind and subject and queues msg
+	// (when not nil) in the outbox. ErrConflict if c.ID or c.CodeHash is
+	// taken.
+	CreateChallenge(ctx context.Context, c Challenge, msg *Message) error
+	// GetLiveChallenge returns the unconsumed challenge of this app, kind
+	// and subject (expired or not), or ErrNotFound.
+	GetLiveChallenge(ctx context.Context, appID string, kind ChallengeKind, subject string) (Challenge, error)
+	// GetChallengeByCodeHash returns the challenge of this kind whose code
+	// hash is hash, in any state, or ErrNotFound.
+	GetChallengeByCodeHash(ctx context.Context, kind ChallengeKind, hash []byte) (Challenge, error)
+	// ConsumeChallenge marks the challenge used at now, only if it is
+	// still live: of any number of concurrent calls, exactly one succeeds.
+	// ErrConflict if it was already consumed, ErrNotFound if it does not
+	// exist.
+	ConsumeChallenge(ctx context.Context, id string, now time.Time) error
+	// AttemptChallenge runs one authentication attempt on the subject's
+	// live challenge of this kind, atomically with every other attempt on
+	// the same app and subject, on any node: in one transaction it reads
+	// the subject's failure counter (zero when none is stored) and live
+	// challenge (nil when there is none), calls attempt, writes the counter
+	// as attempt left it, and marks the challenge consumed when attempt
+	// returns consume. attempt's error aborts all of it and is returned as
+	// is.
+	AttemptChallenge(ctx context.Context, appID string, kind ChallengeKind, subject string, now time.Time,
+		attempt func(counter *AttemptCounter, live *Challenge) (consume bool, err error)) error
+	// DeleteExpiredChallenges removes challenges that expired before now
+	// or were consumed before now, and counters neither failing nor locked.
+	DeleteExpiredChallenges(ctx context.Context, before time.Time) (int, error)
+}
+
+// SessionStore keeps sessions and refresh tokens.
+type SessionStore interface {
+	// CreateSession adds s, with the refresh token issued with it.
+	// ErrConflict if either ID is taken.
+	CreateSession(ctx context.Context, s Session, t RefreshToken) error
+	// GetSession returns the session, or ErrNotFound.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// ExtendSession applies update to a live session (not revoked, not
+	// expired at now) and adds the refresh token t (when its ID is set) in
+	// one transaction. ErrNotFound if the session does not exist or is not
+	// live.
+	ExtendSession(ctx context.Context, id string, now time.Time, update func(*Session) error, t RefreshToken) (Session, error)
+	// ListSessions returns the user's live sessions in the app, newest
+	// first.
+	ListSessions(ctx context.Context, appID, userID string, now time.Time) ([]Session, error)
+	// RevokeSession ends the session and every refresh token issued in
+	// it. ErrNotFound if there is no such session.
+	RevokeSession(ctx context.Context, id string, now time.Time) error
+	// RevokeUserSessions ends every live session of the user, in one app
+	// or (appID empty) in all, with their refresh tokens, and returns how
+	// many it ended.
+	RevokeUserSessions(ctx context.Context, appID, userID string, now time.Time) (int, error)
+	// RotateRefreshToken exchanges the refresh token of app appID whose
+	// hash is hash for the one next returns, atomically: of concurrent
+	// rotations of one token exactly one succeeds. ErrNotFound if no such
+	// token of this app exists, it has expired or been revoked, or its
+	// session is no longer live. If the token was already used, the store
+	// revokes its whole family and its session, keeps that revocation, and
+	// returns ErrReplayed.
+	RotateRefreshToken(ctx context.Context, appID string, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, error)) (RefreshToken, error)
+	// RevokeRefreshToken revokes the family of the app's refresh token
+	// whose hash is hash. ErrNotFound if there is no such token.
+	RevokeRefreshToken(ctx context.Context, appID string, hash []byte, now time.Time) error
+	// DeleteEndedSessions removes sessions that expired or were revoked
+	// before the given time, with their refresh tokens.
+	DeleteEndedSessions(ctx context.Context, before time.Time) (int, error)
+}
+
+// ErrReplayed means a refresh token was presented after it had already
+// been used: its family and session have been revoked.
+var ErrReplayed = errors.New("refresh token replayed")
+
+// OutboxStore keeps the messages waiting to be delivered.
+type OutboxStore interface {
+	// ClaimMessages takes up to limit queued messages due at now, oldest
+	// first, and moves their next attempt to leaseUntil so that no other
+	// worker takes them meanwhile. Each message is claimed by exactly one
+	// of any number of concurrent callers.
+	ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Message, error)
+	// UpdateMessage reads the message, applies update and writes it in one
+	// transaction. ErrNotFound if there is no such message. A message that
+	// leaves the queued status has its content (text, HTML, subject)
+	// erased.
+	UpdateMessage(ctx context.Context, id string, update func(*Message) error) (Message, error)
+	// ListMessages returns up to limit messages, newest first, optionally
+	// only those with the given status, without their content.
+	ListMessages(ctx context.Context, status MessageStatus, limit int) ([]Message, error)
+	// DeleteFinishedMessages removes sent and failed messages created
+	// before the given time.
+	DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error)
+}
+
+// DevInboxStore keeps the messages the dev inbox captured.
+type DevInboxStore interface {
+	// AddDevMessage stores a captured message.
+	AddDevMessage(ctx context.Context, m DevMessage) error
+	// ListDevMessages returns up to limit captured messages, newest first.
+	ListDevMessages(ctx context.Context, limit int) ([]DevMessage, error)
 }

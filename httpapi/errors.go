@@ -43,6 +43,15 @@ var statusOf = map[latchkey.Code]int{
 	latchkey.CodeRateLimited:  http.StatusTooManyRequests,
 	latchkey.CodeInternal:     http.StatusInternalServerError,
 	latchkey.CodeUnavailable:  http.StatusServiceUnavailable,
+
+	latchkey.CodeUserNotFound:          http.StatusNotFound,
+	latchkey.CodeEmailMissing:          http.StatusNotFound,
+	latchkey.CodePhoneMissing:          http.StatusNotFound,
+	latchkey.CodeUserNotActive:         http.StatusForbidden,
+	latchkey.CodeProviderNotConfigured: http.StatusBadRequest,
+	latchkey.CodeInvalidCredentials:    http.StatusBadRequest,
+	latchkey.CodePasscodeExpired:       http.StatusBadRequest,
+	latchkey.CodeLocked:                http.StatusForbidden,
 }
 
 // otpSymbolOf gives the Mosaic error_code symbol of the generic codes on
@@ -66,7 +75,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, fam family,
 	code := latchkey.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
-		status = http.StatusBadRequest // a login code such as auth_invalid_credentials
+		status, code = http.StatusInternalServerError, latchkey.CodeInternal
 	}
 	message := latchkey.ErrorMessage(err)
 	h.logError(r, status, err)

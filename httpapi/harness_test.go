@@ -11,23 +11,27 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/apps"
+	"github.com/latchkeyhq/latchkey/delivery"
 	"github.com/latchkeyhq/latchkey/fake"
 	"github.com/latchkeyhq/latchkey/httpapi"
+	"github.com/latchkeyhq/latchkey/login"
 	"github.com/latchkeyhq/latchkey/oauth2"
 	"github.com/latchkeyhq/latchkey/secrets"
+	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/sqlite"
 	"github.com/latchkeyhq/latchkey/token"
 	"github.com/latchkeyhq/latchkey/users"
 )
 
 // harness is a real Latchkey HTTP handler on a real SQLite file, served by
-// httptest, with a settable clock.
+// httptest, with a settable clock and the dev inbox as its delivery.
 type harness struct {
 	t      *testing.T
 	srv    *httptest.Server
@@ -36,10 +40,18 @@ type harness struct {
 	apps   *apps.Service
 	keys   *token.Keys
 	issuer *token.Issuer
+	outbox *delivery.Worker
 	logs   *bytes.Buffer
 }
 
-func newHarness(t *testing.T) *harness {
+// harnessOptions vary the harness.
+type harnessOptions struct {
+	noDelivery bool // no provider: as a server outside dev mode
+}
+
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, harnessOptions{}) }
+
+func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "latchkey.db"), sqlite.Options{})
 	if err != nil {
@@ -71,12 +83,24 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.issuer = token.NewIssuer(h.keys, publicURL+"/cis/oidc", clock.Now)
 	h.apps = apps.NewService(store, keyring, clock.Now, rand.Reader)
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	senders := map[latchkey.Channel][]delivery.Sender{}
+	var devInbox latchkey.DevInboxStore
+	if !opts.noDelivery {
+		inbox := delivery.DevInbox{Store: store, Rand: rand.Reader}
+		senders[latchkey.ChannelEmail], senders[latchkey.ChannelSMS] = []delivery.Sender{inbox}, []delivery.Sender{inbox}
+		devInbox = store
+	}
+	h.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: store, Senders: senders, Log: log, Now: clock.Now, Rand: rand.Reader})
+	userService := users.NewService(store, clock.Now, rand.Reader)
+	sess := sessions.New(sessions.Config{Store: store, Keyring: keyring, Issuer: h.issuer, TenantID: tenant, Now: clock.Now, Rand: rand.Reader})
+	loginService := login.New(login.Config{Store: store, Users: userService, Sessions: sess, Keyring: keyring,
+		Delivery: h.outbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader})
 	oauth := oauth2.NewServer(oauth2.Config{Apps: h.apps, Store: store, Issuer: h.issuer, TenantID: tenant,
-		Now: clock.Now, Rand: rand.Reader, ClientTokenTTL: time.Hour})
+		Now: clock.Now, Rand: rand.Reader, ClientTokenTTL: time.Hour, Sessions: sess})
 	h.srv.Config.Handler = httpapi.NewHandler(httpapi.Deps{
-		Log:   slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Store: store, OAuth: oauth, Issuer: h.issuer, Users: users.NewService(store, clock.Now, rand.Reader),
-		PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
+		Log: log, Store: store, OAuth: oauth, Issuer: h.issuer, Users: userService, Login: loginService,
+		Sessions: sess, DevInbox: devInbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
 	})
 	h.srv.Start()
 	t.Cleanup(h.srv.Close)
@@ -199,3 +223,57 @@ func (r response) wantStatus(status int) response {
 	}
 	return r
 }
+
+// deliver runs the outbox worker once, as the server's worker would.
+func (h *harness) deliver() {
+	h.t.Helper()
+	if _, err := h.outbox.RunOnce(context.Background()); err != nil {
+		h.t.Fatalf("outbox: %v", err)
+	}
+}
+
+// inbox returns the dev inbox, newest first, after delivering what is due.
+func (h *harness) inbox() []map[string]any {
+	h.t.Helper()
+	h.deliver()
+	resp := h.callWith("", http.MethodGet, "/dev/inbox/messages", nil).wantStatus(http.StatusOK)
+	var list []map[string]any
+	if err := json.Unmarshal(resp.body, &list); err != nil {
+		h.t.Fatalf("dev inbox JSON: %v", err)
+	}
+	return list
+}
+
+// lastCode delivers the outbox and returns the passcode in the newest
+// message to "to".
+func (h *harness) lastCode(to string) string {
+	h.t.Helper()
+	for _, m := range h.inbox() {
+		if m["to"] == to {
+			if code := passcodePattern.FindString(m["text"].(string)); code != "" {
+				return code
+			}
+		}
+	}
+	h.t.Fatalf("no code for %s in the dev inbox", to)
+	return ""
+}
+
+// lastLink returns the magic link in the newest message to "to".
+func (h *harness) lastLink(to string) string {
+	h.t.Helper()
+	for _, m := range h.inbox() {
+		if m["to"] == to {
+			if link := linkPattern.FindString(m["text"].(string)); link != "" {
+				return link
+			}
+		}
+	}
+	h.t.Fatalf("no link for %s in the dev inbox", to)
+	return ""
+}
+
+var (
+	passcodePattern = regexp.MustCompile(`\b\d{4,8}\b`)
+	linkPattern     = regexp.MustCompile(`https?://\S+`)
+)

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/login"
 	"github.com/latchkeyhq/latchkey/oauth2"
+	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/token"
 	"github.com/latchkeyhq/latchkey/users"
 )
@@ -28,11 +30,15 @@ const (
 
 // Deps is everything the HTTP layer needs.
 type Deps struct {
-	Log       *slog.Logger
-	Store     latchkey.Store // for readiness
-	OAuth     *oauth2.Server
-	Issuer    *token.Issuer
-	Users     *users.Service
+	Log      *slog.Logger
+	Store    latchkey.Store // for readiness
+	OAuth    *oauth2.Server
+	Issuer   *token.Issuer
+	Users    *users.Service
+	Login    *login.Service
+	Sessions *sessions.Service
+	// DevInbox, set in dev mode only, serves /dev/inbox.
+	DevInbox  latchkey.DevInboxStore
 	PublicURL string // no trailing slash
 	Now       func() time.Time
 	Rand      io.Reader

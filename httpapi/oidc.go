@@ -67,3 +67,17 @@ func (h *handler) discovery(w http.ResponseWriter, r *http.Request) error {
 	})
 	return nil
 }
+
+// revoke is the RFC 7009 revocation endpoint: 200 with an empty body.
+func (h *handler) revoke(w http.ResponseWriter, r *http.Request) error {
+	req, err := oauth2.ParseRevocationRequest(r)
+	if err != nil {
+		return err
+	}
+	if err := h.OAuth.Revoke(r.Context(), req); err != nil {
+		return err
+	}
+	noStore(w)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

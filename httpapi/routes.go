@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/latchkeyhq/latchkey/login"
 )
 
 // routes registers Latchkey's whole HTTP surface. Paths are Mosaic's, so an
@@ -16,6 +18,8 @@ func (h *handler) routes(mux *http.ServeMux) {
 	// OAuth 2.0 and OpenID Connect.
 	mux.Handle("POST /oidc/token", h.public(familyOAuth, maxBodyBytes, h.token))
 	mux.Handle("POST /cis/oidc/token", h.public(familyOAuth, maxBodyBytes, h.token))
+	mux.Handle("POST /oidc/token/revocation", h.public(familyOAuth, maxBodyBytes, h.revoke))
+	mux.Handle("POST /cis/oidc/token/revocation", h.public(familyOAuth, maxBodyBytes, h.revoke))
 	mux.Handle("GET /cis/oidc/jwks", h.public(familyPlain, maxBodyBytes, h.jwks))
 	mux.Handle("GET /cis/oidc/.well-known/openid-configuration", h.public(familyPlain, maxBodyBytes, h.discovery))
 	if p := h.issuerPath(); p != "/cis/oidc" {
@@ -35,6 +39,26 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.Handle("GET /cis/v1/users/external-user-id/{id}", h.api(familyUsers, maxBodyBytes, h.getUserBy(h.Users.GetByExternalID, "id")))
 	mux.Handle("DELETE /cis/v1/users/{user_id}/apps", h.api(familyUsers, maxBodyBytes, h.removeUserFromApp))
 	mux.Handle("DELETE /cis/v1/manage/users/{user_id}", h.management(familyUsers, maxBodyBytes, h.deleteUser))
+
+	// One-time login.
+	mux.Handle("POST /cis/v1/auth/otp/send", h.api(familyOTP, maxBodyBytes, h.sendOTP))
+	mux.Handle("POST /cis/v1/auth/otp/authenticate", h.api(familyOTP, maxBodyBytes, h.authenticateOTP))
+	mux.Handle("POST /cis/v1/auth/link/email/send", h.api(familyLink, maxBodyBytes, h.sendLink))
+	mux.Handle("POST /cis/v1/auth/link/email/authenticate", h.api(familyLink, maxBodyBytes, h.authenticateLink))
+	mux.Handle("GET "+login.LinkPath, h.public(familyPlain, maxBodyBytes, h.openLink))
+
+	// Sessions and refresh.
+	mux.Handle("POST /cis/v1/auth/token/refresh", h.api(familyPlain, maxBodyBytes, h.refresh))
+	mux.Handle("POST /cis/v1/auth/session/authenticate", h.api(familyPlain, maxBodyBytes, h.authenticateSession))
+	mux.Handle("POST /cis/v1/auth/session/logout", h.api(familyPlain, maxBodyBytes, h.logout))
+	mux.Handle("GET /cis/v1/auth/users/{user_id}/sessions", h.api(familyPlain, maxBodyBytes, h.listSessions))
+	mux.Handle("DELETE /cis/v1/auth/users/{user_id}/sessions", h.api(familyPlain, maxBodyBytes, h.revokeSessions))
+
+	// Dev mode only: where every email and SMS lands.
+	if h.DevInbox != nil {
+		mux.Handle("GET /dev/inbox", h.public(familyPlain, maxBodyBytes, h.devInbox))
+		mux.Handle("GET /dev/inbox/messages", h.public(familyPlain, maxBodyBytes, h.devInboxJSON))
+	}
 }
 
 // issuerPath is the path of LATCHKEY_ISSUER when it is on this server.

@@ -20,6 +20,7 @@ import (
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/apps"
 	"github.com/latchkeyhq/latchkey/secrets"
+	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/token"
 )
 
@@ -95,6 +96,8 @@ type Config struct {
 	Rand     io.Reader
 	// ClientTokenTTL is the lifetime of client access tokens.
 	ClientTokenTTL time.Duration
+	// Sessions, when set, serves the refresh_token grant and revocation.
+	Sessions *sessions.Service
 }
 
 // Server runs the token endpoint and checks client access tokens.
@@ -108,11 +111,11 @@ type Server struct {
 func NewServer(cfg Config) *Server {
 	s := &Server{cfg: cfg, grants: map[string]Grant{}}
 	s.grants[GrantClientCredentials] = clientCredentials{s}
+	if cfg.Sessions != nil {
+		s.grants[GrantRefreshToken] = refreshGrant{cfg.Sessions}
+	}
 	return s
 }
-
-// AddGrant makes the token endpoint accept grantType.
-func (s *Server) AddGrant(grantType string, g Grant) { s.grants[grantType] = g }
 
 // GrantTypes lists the accepted grant types, for the discovery document.
 func (s *Server) GrantTypes() []string {
@@ -250,4 +253,54 @@ func asUnauthorized(err error) error {
 		return &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token", Err: err}
 	}
 	return err
+}
+
+// refreshGrant is the refresh_token grant (RFC 6749 §6): it rotates the
+// refresh token, as the backend refresh endpoint does.
+type refreshGrant struct{ sessions *sessions.Service }
+
+func (g refreshGrant) Issue(ctx context.Context, app latchkey.App, req TokenRequest) (any, error) {
+	raw := req.Params["refresh_token"]
+	if raw == "" {
+		return nil, errorf("invalid_request", 400, "refresh_token is required")
+	}
+	tokens, err := g.sessions.Refresh(ctx, app, raw)
+	if latchkey.ErrorCode(err) == latchkey.CodeInvalid {
+		return nil, errorf("invalid_grant", 400, "the refresh token is invalid, expired or revoked")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return TokenResponse{AccessToken: tokens.AccessToken, IDToken: tokens.IDToken, RefreshToken: tokens.RefreshToken,
+		TokenType: tokens.TokenType, ExpiresIn: tokens.ExpiresIn, Scope: sessions.AccessScope}, nil
+}
+
+// Revoke is the revocation endpoint (RFC 7009). A refresh token of the
+// calling app is revoked with its whole family. Anything else (an unknown
+// token, garbage, an already revoked token, or another app's refresh token)
+// is answered with success and left alone, as RFC 7009 §2.2 asks; another
+// app's token is never revoked. Access tokens are JWTs that cannot be
+// recalled; revoking one is unsupported_token_type, and the way to end its
+// use is to end its session (logout).
+func (s *Server) Revoke(ctx context.Context, req TokenRequest) error {
+	app, err := s.AuthenticateClient(ctx, req)
+	if err != nil {
+		return err
+	}
+	raw := req.Params["token"]
+	if s.cfg.Sessions != nil {
+		revoked, err := s.cfg.Sessions.RevokeRefreshToken(ctx, app, raw)
+		if err != nil || revoked {
+			return err
+		}
+	}
+	if strings.Count(raw, ".") == 2 {
+		var c struct {
+			ClientID string `json:"client_id"`
+		}
+		if _, err := s.cfg.Issuer.Verify(ctx, raw, token.TypeAccessToken, &c); err == nil && c.ClientID == app.ClientID {
+			return errorf("unsupported_token_type", 400, "access tokens cannot be revoked; end the session (POST /cis/v1/auth/session/logout) instead")
+		}
+	}
+	return nil
 }

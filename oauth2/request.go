@@ -14,12 +14,39 @@ import (
 // parameters are refused (RFC 6749 §3.2). The body must already be capped by
 // the caller.
 func ParseTokenRequest(r *http.Request) (TokenRequest, error) {
+	req, err := parseClientRequest(r)
+	if err != nil {
+		return TokenRequest{}, err
+	}
+	if req.GrantType == "" {
+		return TokenRequest{}, errorf("invalid_request", 400, "grant_type is required")
+	}
+	return req, nil
+}
+
+// ParseRevocationRequest reads a revocation request (RFC 7009 §2.1): the
+// same form and client authentication as the token endpoint, with "token"
+// and an optional "token_type_hint".
+func ParseRevocationRequest(r *http.Request) (TokenRequest, error) {
+	req, err := parseClientRequest(r)
+	if err != nil {
+		return TokenRequest{}, err
+	}
+	if req.Params["token"] == "" {
+		return TokenRequest{}, errorf("invalid_request", 400, "token is required")
+	}
+	return req, nil
+}
+
+// parseClientRequest reads the form and client credentials shared by the
+// token and revocation endpoints.
+func parseClientRequest(r *http.Request) (TokenRequest, error) {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mediaType != "application/x-www-form-urlencoded" {
 		return TokenRequest{}, errorf("invalid_request", 400, "the token request must be application/x-www-form-urlencoded")
 	}
 	query := r.URL.Query()
-	if query.Has("client_secret") || query.Has("refresh_token") {
+	if query.Has("client_secret") || query.Has("refresh_token") || query.Has("token") {
 		return TokenRequest{}, errorf("invalid_request", 400, "credentials must be sent in the request body, not the URL")
 	}
 	body, err := io.ReadAll(r.Body)
@@ -51,9 +78,6 @@ func ParseTokenRequest(r *http.Request) (TokenRequest, error) {
 	}
 	if err := applyBasic(r, &req); err != nil {
 		return TokenRequest{}, err
-	}
-	if req.GrantType == "" {
-		return TokenRequest{}, errorf("invalid_request", 400, "grant_type is required")
 	}
 	return req, nil
 }

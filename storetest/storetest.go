@@ -43,6 +43,16 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Keys", testKeys},
 		{"KeyRotation", testKeyRotation},
 		{"KeyRotationRace", testKeyRotationRace},
+		{"ChallengeLifecycle", testChallengeLifecycle},
+		{"ConcurrentConsume", testConcurrentConsume},
+		{"AttemptCounter", testAttemptCounter},
+		{"ConcurrentAttempts", testConcurrentAttempts},
+		{"SessionLifecycle", testSessionLifecycle},
+		{"RefreshRotation", testRefreshRotation},
+		{"ConcurrentRefresh", testConcurrentRefresh},
+		{"Outbox", testOutbox},
+		{"ConcurrentClaims", testConcurrentClaims},
+		{"DevInbox", testDevInbox},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,15 +21,22 @@ import (
 // DefaultPageLimit is the page size of a listing that does not name one.
 const DefaultPageLimit = 100
 
+// Store is what the service needs from the database: users, and ending
+// their sessions when they are disabled or leave an app.
+type Store interface {
+	latchkey.UserStore
+	RevokeUserSessions(ctx context.Context, appID, userID string, now time.Time) (int, error)
+}
+
 // Service applies the Users API rules over a store.
 type Service struct {
-	store latchkey.UserStore
+	store Store
 	now   func() time.Time
 	rand  io.Reader
 }
 
 // NewService returns a Service over store.
-func NewService(store latchkey.UserStore, now func() time.Time, rand io.Reader) *Service {
+func NewService(store Store, now func() time.Time, rand io.Reader) *Service {
 	return &Service{store: store, now: now, rand: rand}
 }
 
@@ -275,6 +282,12 @@ func (s *Service) Update(ctx context.Context, app latchkey.App, id string, f Fie
 	case err != nil:
 		return Member{}, err
 	}
+	if u.Status == latchkey.UserDisabled {
+		// A disabled user's sessions end everywhere (ASVS 7.4.2).
+		if _, err := s.store.RevokeUserSessions(ctx, "", u.ID, s.now()); err != nil {
+			return Member{}, err
+		}
+	}
 	return Member{User: u, Membership: m}, nil
 }
 
@@ -311,13 +324,17 @@ func (s *Service) applyUpdate(u *latchkey.User, m *latchkey.AppUser, f Fields, i
 	return nil
 }
 
-// RemoveFromApp ends the user's membership in the app; the user stays in the
-// tenant and in other apps.
+// RemoveFromApp ends the user's membership in the app, and their sessions
+// in it; the user stays in the tenant and in other apps.
 func (s *Service) RemoveFromApp(ctx context.Context, app latchkey.App, id string) error {
 	err := s.store.RemoveAppUser(ctx, app.ID, id)
 	if errors.Is(err, latchkey.ErrNotFound) {
 		return ErrNotFound
 	}
+	if err != nil {
+		return err
+	}
+	_, err = s.store.RevokeUserSessions(ctx, app.ID, id, s.now())
 	return err
 }
 

@@ -30,6 +30,7 @@ func showDemoApp(ctx context.Context, sys *system, e env) error {
 	base := sys.cfg.PublicURL
 	fmt.Fprintf(e.stdout, `
 Latchkey dev server: %s
+  Dev inbox:   %s/dev/inbox
   Demo app %q (redirect URI %s)
     app_id:        %s
     client_id:     %s
@@ -37,7 +38,7 @@ Latchkey dev server: %s
   Get a client token:
     curl -s %s/oidc/token -d grant_type=client_credentials -d client_id=%s -d client_secret=%s
 
-`, base, demoAppName, demoRedirectURI, creds.AppID, creds.ClientID, creds.ClientSecret,
+`, base, base, demoAppName, demoRedirectURI, creds.AppID, creds.ClientID, creds.ClientSecret,
 		base, creds.ClientID, creds.ClientSecret)
 	return nil
 }

@@ -65,10 +65,14 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 }
 
 func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
-	handler := httpapi.NewHandler(httpapi.Deps{
+	deps := httpapi.Deps{
 		Log: sys.log, Store: sys.store, OAuth: sys.oauth, Issuer: sys.issuer, Users: sys.users,
-		PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
-	})
+		Login: sys.login, Sessions: sys.sessions, PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
+	}
+	if sys.cfg.Dev {
+		deps.DevInbox = sys.store
+	}
+	handler := httpapi.NewHandler(deps)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -82,7 +86,8 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	if e.listening != nil {
 		e.listening(ln.Addr().String())
 	}
-	go sys.maintain(ctx)
+	go sys.maintain(ctx, e)
+	go sys.outbox.Run(ctx)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -104,8 +109,14 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 // maintenanceInterval is how often a node prunes expired state.
 const maintenanceInterval = 10 * time.Minute
 
-// maintain removes retired keys whose publication has ended, until ctx ends.
-func (s *system) maintain(ctx context.Context) {
+// retention is how long ended state (used codes, ended sessions, delivered
+// messages) is kept before it is purged, for operators investigating.
+const retention = 24 * time.Hour
+
+// maintain purges what is no longer needed, until ctx ends: retired keys
+// whose publication has ended, expired and used codes, ended sessions and
+// finished outbox messages.
+func (s *system) maintain(ctx context.Context, e env) {
 	tick := time.NewTicker(maintenanceInterval)
 	defer tick.Stop()
 	for {
@@ -114,6 +125,7 @@ func (s *system) maintain(ctx context.Context) {
 		} else if n > 0 {
 			s.log.Info("removed retired signing keys", "count", n)
 		}
+		s.purge(ctx, e.now().Add(-retention))
 		select {
 		case <-ctx.Done():
 			return
@@ -139,4 +151,23 @@ func serveHelp(w io.Writer, name string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Help)
 	}
 	tw.Flush()
+}
+
+// purge removes state that ended before cutoff.
+func (s *system) purge(ctx context.Context, cutoff time.Time) {
+	purges := []struct {
+		what string
+		fn   func(context.Context, time.Time) (int, error)
+	}{
+		{"challenges", s.store.DeleteExpiredChallenges},
+		{"sessions", s.store.DeleteEndedSessions},
+		{"messages", s.store.DeleteFinishedMessages},
+	}
+	for _, p := range purges {
+		if n, err := p.fn(ctx, cutoff); err != nil {
+			s.log.Warn("purge", "what", p.what, "err", err)
+		} else if n > 0 {
+			s.log.Info("purged", "what", p.what, "count", n)
+		}
+	}
 }

@@ -14,8 +14,11 @@ import (
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/apps"
 	"github.com/latchkeyhq/latchkey/config"
+	"github.com/latchkeyhq/latchkey/delivery"
+	"github.com/latchkeyhq/latchkey/login"
 	"github.com/latchkeyhq/latchkey/oauth2"
 	"github.com/latchkeyhq/latchkey/secrets"
+	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/sqlite"
 	"github.com/latchkeyhq/latchkey/token"
 	"github.com/latchkeyhq/latchkey/users"
@@ -31,6 +34,9 @@ type system struct {
 	issuer   *token.Issuer
 	apps     *apps.Service
 	users    *users.Service
+	sessions *sessions.Service
+	login    *login.Service
+	outbox   *delivery.Worker
 	oauth    *oauth2.Server
 	tenantID string
 }
@@ -107,9 +113,23 @@ func (s *system) init(ctx context.Context, e env) error {
 	s.issuer = token.NewIssuer(s.keys, s.cfg.Issuer, e.now)
 	s.apps = apps.NewService(s.store, s.keyring, e.now, e.rand)
 	s.users = users.NewService(s.store, e.now, e.rand)
+	s.sessions = sessions.New(sessions.Config{Store: s.store, Keyring: s.keyring, Issuer: s.issuer,
+		TenantID: s.tenantID, Now: e.now, Rand: e.rand})
+	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: s.senders(e), Log: s.log, Now: e.now, Rand: e.rand})
+	s.login = login.New(login.Config{Store: s.store, Users: s.users, Sessions: s.sessions, Keyring: s.keyring,
+		Delivery: s.outbox, PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
 	s.oauth = oauth2.NewServer(oauth2.Config{Apps: s.apps, Store: s.store, Issuer: s.issuer, TenantID: s.tenantID,
-		Now: e.now, Rand: e.rand, ClientTokenTTL: s.cfg.ClientTTL})
+		Now: e.now, Rand: e.rand, ClientTokenTTL: s.cfg.ClientTTL, Sessions: s.sessions})
 	return nil
+}
+
+// senders chooses each channel's providers: in dev mode, the dev inbox.
+func (s *system) senders(e env) map[latchkey.Channel][]delivery.Sender {
+	if !s.cfg.Dev {
+		return map[latchkey.Channel][]delivery.Sender{}
+	}
+	inbox := delivery.DevInbox{Store: s.store, Rand: e.rand}
+	return map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: {inbox}, latchkey.ChannelSMS: {inbox}}
 }
 
 func (s *system) Close() error { return s.store.Close() }

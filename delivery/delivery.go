@@ -1,0 +1,274 @@
+// Package delivery gets login messages to users: it composes emails and SMS
+// from templates, and its Worker drains the outbox through the configured
+// providers.
+//
+// A send request writes its challenge and its message in one transaction and
+// answers at once; the Worker claims due messages (each by exactly one
+// worker, on any node), hands them to the channel's provider, and on failure
+// tries the fallback provider, then retries with exponential backoff and
+// jitter until the message succeeds, fails permanently, or outlives the code
+// it carries. A delivered or abandoned message loses its content, so no code
+// stays in the database longer than needed.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/secrets"
+)
+
+// Sender delivers messages of one channel through one provider.
+type Sender interface {
+	// Name identifies the provider in logs and message records.
+	Name() string
+	// Send delivers m. An error wrapped by Permanent will not succeed on
+	// retry (an invalid number, a rejected address); any other error may.
+	Send(ctx context.Context, m latchkey.Message) error
+}
+
+// PermanentError marks a failure that retrying cannot fix.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a permanent failure.
+func Permanent(err error) error { return &PermanentError{Err: err} }
+
+// IsPermanent reports whether err is a permanent failure.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// Retry policy.
+const (
+	// MaxAttempts bounds the deliveries tried for one message.
+	MaxAttempts = 8
+	// firstBackoff is the wait after the first failure; it doubles each
+	// time, up to maxBackoff, with up to half of it added at random.
+	firstBackoff = 2 * time.Second
+	maxBackoff   = 5 * time.Minute
+	// lease is how long a claimed message is reserved for its worker; a
+	// worker that dies mid-send releases it when the lease ends.
+	lease = 2 * time.Minute
+	// sendTimeout bounds one provider call.
+	sendTimeout = 30 * time.Second
+	// pollInterval is how often an idle worker looks for due messages
+	// that no Notify announced (retries, or sends made on other nodes).
+	pollInterval = time.Second
+	batchSize    = 32
+)
+
+// Worker drains the outbox.
+type Worker struct {
+	store   latchkey.OutboxStore
+	senders map[latchkey.Channel][]Sender
+	log     *slog.Logger
+	now     func() time.Time
+	jitter  func(time.Duration) time.Duration
+	wake    chan struct{}
+	mu      sync.Mutex // serialises RunOnce within this process
+}
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	Store latchkey.OutboxStore
+	// Senders lists each channel's providers, primary first, then the
+	// fallback.
+	Senders map[latchkey.Channel][]Sender
+	Log     *slog.Logger
+	Now     func() time.Time
+	// Rand seeds the backoff jitter.
+	Rand io.Reader
+}
+
+// NewWorker returns a Worker.
+func NewWorker(cfg WorkerConfig) *Worker {
+	var seed [32]byte
+	_, _ = io.ReadFull(cfg.Rand, seed[:])
+	src := rand.New(rand.NewChaCha8(seed))
+	var jmu sync.Mutex
+	return &Worker{
+		store: cfg.Store, senders: cfg.Senders, log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
+		jitter: func(d time.Duration) time.Duration {
+			jmu.Lock()
+			defer jmu.Unlock()
+			return time.Duration(src.Int64N(int64(d)/2 + 1))
+		},
+	}
+}
+
+// Available reports whether the channel has a provider.
+func (w *Worker) Available(ch latchkey.Channel) bool { return len(w.senders[ch]) > 0 }
+
+// Notify tells the worker that a message was queued, so it need not wait for
+// its next poll.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers messages until ctx ends.
+func (w *Worker) Run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+		for {
+			n, err := w.RunOnce(ctx)
+			if err != nil {
+				w.log.Warn("outbox: claim messages", "err", err)
+				break
+			}
+			if n < batchSize {
+				break
+			}
+		}
+		timer.Reset(pollInterval)
+	}
+}
+
+// RunOnce claims the due messages once and tries each, returning how many it
+// claimed.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	msgs, err := w.store.ClaimMessages(ctx, now, now.Add(lease), batchSize)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.deliver(ctx, m)
+		}()
+	}
+	wg.Wait()
+	return len(msgs), nil
+}
+
+// deliver tries one message through its channel's providers and records the
+// outcome.
+func (w *Worker) deliver(ctx context.Context, m latchkey.Message) {
+	if !w.now().Before(m.ExpiresAt) {
+		w.record(ctx, m, "", errors.New("the code expired before the message could be delivered"), true)
+		return
+	}
+	senders := w.senders[m.Channel]
+	if len(senders) == 0 {
+		w.record(ctx, m, "", fmt.Errorf("no %s provider is configured", m.Channel), true)
+		return
+	}
+	var errs []error
+	permanent := true
+	for _, s := range senders {
+		sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+		err := s.Send(sendCtx, m)
+		cancel()
+		if err == nil {
+			w.record(ctx, m, s.Name(), nil, false)
+			return
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
+		permanent = permanent && IsPermanent(err)
+	}
+	w.record(ctx, m, "", errors.Join(errs...), permanent)
+}
+
+// record writes a delivery attempt's outcome: sent; queued again after a
+// backoff; or failed, when the failure is permanent, attempts are used up or
+// the code has expired.
+func (w *Worker) record(ctx context.Context, m latchkey.Message, provider string, sendErr error, permanent bool) {
+	now := w.now()
+	updated, err := w.store.UpdateMessage(ctx, m.ID, func(x *latchkey.Message) error {
+		x.Attempts++
+		switch {
+		case sendErr == nil:
+			x.Status, x.Provider, x.SentAt, x.LastError = latchkey.MessageSent, provider, now, ""
+		case permanent || x.Attempts >= MaxAttempts:
+			x.Status, x.LastError = latchkey.MessageFailed, sendErr.Error()
+		default:
+			x.LastError = sendErr.Error()
+			x.NextAttemptAt = now.Add(w.backoff(x.Attempts))
+			if !x.NextAttemptAt.Before(x.ExpiresAt) {
+				x.Status = latchkey.MessageFailed
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.log.Error("outbox: record delivery", "message_id", m.ID, "err", err)
+		return
+	}
+	attrs := []any{"message_id", updated.ID, "channel", updated.Channel, "to", Mask(updated.To),
+		"status", updated.Status, "attempts", updated.Attempts}
+	switch updated.Status {
+	case latchkey.MessageSent:
+		w.log.Info("message sent", append(attrs, "provider", updated.Provider)...)
+	case latchkey.MessageFailed:
+		w.log.Error("message failed", append(attrs, "reason", updated.LastError)...)
+	default:
+		w.log.Warn("message delivery will be retried", append(attrs, "reason", updated.LastError, "next_attempt_at", updated.NextAttemptAt)...)
+	}
+}
+
+// backoff is the wait before attempt n+1: exponential with jitter.
+func (w *Worker) backoff(attempts int) time.Duration {
+	d := firstBackoff << min(attempts-1, 16)
+	if d > maxBackoff {
+		d = maxBackoff
+	}
+	return d + w.jitter(d)
+}
+
+// Mask hides most of an address or number for logs: "a***@example.com",
+// "+1******0100".
+func Mask(to string) string {
+	if at := strings.LastIndexByte(to, '@'); at > 0 {
+		return to[:1] + "***" + to[at:]
+	}
+	if len(to) > 6 {
+		return to[:2] + "******" + to[len(to)-4:]
+	}
+	return "***"
+}
+
+// DevInbox is the dev-mode provider of both channels: it keeps every
+// message in the dev inbox instead of sending it.
+type DevInbox struct {
+	Store latchkey.DevInboxStore
+	Rand  io.Reader
+}
+
+// Name identifies the dev inbox.
+func (d DevInbox) Name() string { return "devinbox" }
+
+// Send stores the message in the dev inbox.
+func (d DevInbox) Send(ctx context.Context, m latchkey.Message) error {
+	id, err := secrets.NewID(d.Rand)
+	if err != nil {
+		return err
+	}
+	return d.Store.AddDevMessage(ctx, latchkey.DevMessage{ID: id, AppID: m.AppID, Channel: m.Channel, To: m.To,
+		Subject: m.Subject, Text: m.Text, HTML: m.HTML, CreatedAt: m.CreatedAt})
+}

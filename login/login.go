@@ -1,0 +1,184 @@
+// Package login holds the rules of one-time login: sending passcodes and
+// magic links, and exchanging what the user brings back for tokens.
+//
+// A send resolves the identifier to a user of the app (or, by the app's
+// policy, creates the user or answers for an unknown one exactly as for a
+// real one), makes a challenge, keeps only a keyed hash of its code, and
+// queues the message in the same transaction. Only the newest challenge of a
+// user is valid.
+//
+// Authenticating a passcode first counts the attempt, in its own atomic
+// step, then checks the code, so concurrent guesses cannot outrun the
+// failure limit; after MaxFailures consecutive failures every attempt fails
+// with auth_locked until the lockout ends, even with the right code. A new
+// code does not reset the count; a success does. A code is consumed by a
+// conditional update, so of any number of concurrent requests with the right
+// code exactly one gets tokens.
+//
+// A magic link's code is 256 random bits. Opening the link (GET) only
+// redirects to the app's registered redirect URI; the code is consumed when
+// the app's backend authenticates it.
+package login
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/secrets"
+	"github.com/latchkeyhq/latchkey/sessions"
+	"github.com/latchkeyhq/latchkey/users"
+)
+
+// Hash purposes of the two kinds of code.
+const (
+	otpPurpose  = "otp"
+	linkPurpose = "magic_link"
+)
+
+// linkBytes is the entropy of a magic link's code: 256 bits.
+const linkBytes = 32
+
+// requestIDBytes is the entropy of a generated request ID.
+const requestIDBytes = 16
+
+// Store is what login needs from the database.
+type Store interface {
+	latchkey.ChallengeStore
+}
+
+// Delivery is the outbox's front: whether a channel can deliver, and a nudge
+// when a message is queued.
+type Delivery interface {
+	Available(latchkey.Channel) bool
+	Notify()
+}
+
+// Config configures a Service.
+type Config struct {
+	Store    Store
+	Users    *users.Service
+	Sessions *sessions.Service
+	Keyring  *secrets.Keyring
+	Delivery Delivery
+	// PublicURL is the base of the links in emails, never taken from a
+	// request.
+	PublicURL string
+	Now       func() time.Time
+	Rand      io.Reader
+}
+
+// Service runs one-time logins.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) *Service { return &Service{cfg: cfg} }
+
+// Errors with Mosaic's codes and wording.
+var (
+	errInvalidCredentials = &latchkey.Error{Code: latchkey.CodeInvalidCredentials, Message: "Invalid credentials"}
+	errExpired            = &latchkey.Error{Code: latchkey.CodePasscodeExpired, Message: "One time passcode expired"}
+	errLocked             = &latchkey.Error{Code: latchkey.CodeLocked, Message: "One time code invalid due to multiple failed attempts"}
+	errUserNotFound       = &latchkey.Error{Code: latchkey.CodeUserNotFound, Message: "User not found"}
+	errUserNotActive      = &latchkey.Error{Code: latchkey.CodeUserNotActive, Message: "User is not active"}
+)
+
+func invalid(format string, args ...any) error { return latchkey.Errorf(latchkey.CodeInvalid, format, args...) }
+
+// maxExpiryMinutes bounds expires_in and email_expiration.
+const maxExpiryMinutes = 24 * 60
+
+// expiry turns an optional lifetime in minutes into a duration, or the
+// default when absent.
+func expiry(field string, minutes *float64, def time.Duration) (time.Duration, error) {
+	if minutes == nil {
+		return def, nil
+	}
+	if *minutes <= 0 || *minutes > maxExpiryMinutes {
+		return 0, invalid("%s must be a number of minutes from 1 to %d", field, maxExpiryMinutes)
+	}
+	d := time.Duration(*minutes * float64(time.Minute))
+	if d < time.Minute {
+		return 0, invalid("%s must be a number of minutes from 1 to %d", field, maxExpiryMinutes)
+	}
+	return d, nil
+}
+
+// approvalKey is an approval_data key: letters, digits, _, - and .
+var approvalKey = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+const (
+	maxApprovalKeys  = 10
+	maxApprovalValue = 256
+)
+
+// checkApprovalData accepts a flat object of at most 10 keys with scalar
+// values.
+func checkApprovalData(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, invalid("approval_data must be a flat object")
+	}
+	if len(m) > maxApprovalKeys {
+		return nil, invalid("approval_data may hold at most %d keys", maxApprovalKeys)
+	}
+	for k, v := range m {
+		if !approvalKey.MatchString(k) {
+			return nil, invalid("approval_data keys may hold only letters, digits, underscores, hyphens and periods")
+		}
+		var scalar any
+		if err := json.Unmarshal(v, &scalar); err != nil || len(v) > maxApprovalValue {
+			return nil, invalid("approval_data.%s is too long", k)
+		}
+		switch scalar.(type) {
+		case string, float64, bool, nil:
+		default:
+			return nil, invalid("approval_data must be a flat object: %s is not a string, number or boolean", k)
+		}
+	}
+	return raw, nil
+}
+
+// ClientAttributes is Mosaic's client_attributes: accepted and checked,
+// not stored.
+type ClientAttributes struct {
+	UserAgent string `json:"user_agent"`
+	IPAddress string `json:"ip_address"`
+}
+
+// newRequestID makes a request ID when the caller asked for one.
+func (s *Service) newRequestID(generate bool) (string, error) {
+	if !generate {
+		return "", nil
+	}
+	return secrets.Token(s.cfg.Rand, requestIDBytes)
+}
+
+// requestIDMatches compares the request ID a challenge demands with the one
+// presented, in constant time.
+func requestIDMatches(want, got string) bool {
+	if want == "" {
+		return true
+	}
+	return subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// recordLogin updates the user after a login and reports whether it was the
+// first.
+func (s *Service) recordLogin(ctx context.Context, c latchkey.Challenge, authType string) (latchkey.User, bool, error) {
+	dest := c.Destination
+	before, after, err := s.cfg.Users.RecordLogin(ctx, c.UserID, users.Login{Channel: c.Channel, AuthType: authType, Destination: dest})
+	if err != nil {
+		return latchkey.User{}, false, err
+	}
+	return after, before.LastAuthAt.IsZero(), nil
+}

@@ -1,0 +1,52 @@
+package latchkey
+
+import "time"
+
+// MessageStatus is where an outbound message is in its delivery.
+type MessageStatus string
+
+// Message statuses.
+const (
+	MessageQueued MessageStatus = "queued"
+	MessageSent   MessageStatus = "sent"
+	MessageFailed MessageStatus = "failed" // permanently: retries stopped or the message expired
+)
+
+// Message is an email or SMS waiting in, or gone through, the outbox. It is
+// written in the same transaction as the challenge it carries, so a code is
+// never sent without a record and never recorded without being sent. Its
+// content is erased once it is delivered or given up.
+type Message struct {
+	ID        string
+	AppID     string
+	Channel   Channel // email or sms
+	To        string
+	Subject   string // email only
+	Text      string
+	HTML      string // email only
+	From      string // email sender name, or SMS sender ID
+	Status    MessageStatus
+	Attempts  int
+	LastError string
+	Provider  string // the provider that delivered it
+	CreatedAt time.Time
+	// NextAttemptAt is when the message is next due; a claimed message
+	// has it moved forward by the claim's lease.
+	NextAttemptAt time.Time
+	// ExpiresAt is when the code inside stops being useful: an undelivered
+	// message is given up then.
+	ExpiresAt time.Time
+	SentAt    time.Time
+}
+
+// DevMessage is a message captured by the dev inbox instead of being sent.
+type DevMessage struct {
+	ID        string
+	AppID     string
+	Channel   Channel
+	To        string
+	Subject   string
+	Text      string
+	HTML      string
+	CreatedAt time.Time
+}

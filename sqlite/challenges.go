@@ -1,0 +1,136 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+const challengeColumns = `id, app_id, kind, subject, user_id, channel, destination, code_hash, request_id,
+	redirect_uri, state, approval_data, created_at, expires_at, consumed_at`
+
+func scanChallenge(row scanner) (latchkey.Challenge, error) {
+	var (
+		c                          latchkey.Challenge
+		kind, channel, approval    string
+		userID                     sql.NullString
+		created, expires, consumed int64
+	)
+	err := row.Scan(&c.ID, &c.AppID, &kind, &c.Subject, &userID, &channel, &c.Destination, &c.CodeHash, &c.RequestID,
+		&c.RedirectURI, &c.State, &approval, &created, &expires, &consumed)
+	if err != nil {
+		return c, translate(err)
+	}
+	c.Kind, c.Channel, c.UserID = latchkey.ChallengeKind(kind), latchkey.Channel(channel), userID.String
+	c.ApprovalData = emptyRaw(approval)
+	c.CreatedAt, c.ExpiresAt, c.ConsumedAt = fromMS(created), fromMS(expires), fromMS(consumed)
+	return c, nil
+}
+
+// CreateChallenge invalidates the subject's live challenge of this kind,
+// adds the new one and queues its message, all in one transaction.
+func (s *Store) CreateChallenge(ctx context.Context, c latchkey.Challenge, msg *latchkey.Message) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			"UPDATE challenges SET consumed_at = ? WHERE app_id = ? AND kind = ? AND subject = ? AND consumed_at = 0",
+			ms(c.CreatedAt), c.AppID, string(c.Kind), c.Subject); err != nil {
+			return translate(err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO challenges ("+challengeColumns+") VALUES ("+placeholders(15)+")",
+			c.ID, c.AppID, string(c.Kind), c.Subject, nullIfEmpty(c.UserID), string(c.Channel), c.Destination, c.CodeHash,
+			c.RequestID, c.RedirectURI, c.State, rawOrEmpty(c.ApprovalData), ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.ConsumedAt)); err != nil {
+			return translate(err)
+		}
+		if msg == nil {
+			return nil
+		}
+		return insertMessage(ctx, tx, *msg)
+	})
+}
+
+// GetLiveChallenge returns the subject's unconsumed challenge of this kind.
+func (s *Store) GetLiveChallenge(ctx context.Context, appID string, kind latchkey.ChallengeKind, subject string) (latchkey.Challenge, error) {
+	return scanChallenge(s.read.QueryRowContext(ctx, "SELECT "+challengeColumns+
+		" FROM challenges WHERE app_id = ? AND kind = ? AND subject = ? AND consumed_at = 0", appID, string(kind), subject))
+}
+
+// GetChallengeByCodeHash returns the challenge with this code hash.
+func (s *Store) GetChallengeByCodeHash(ctx context.Context, kind latchkey.ChallengeKind, hash []byte) (latchkey.Challenge, error) {
+	return scanChallenge(s.read.QueryRowContext(ctx, "SELECT "+challengeColumns+
+		" FROM challenges WHERE code_hash = ? AND kind = ?", hash, string(kind)))
+}
+
+// ConsumeChallenge marks a live challenge used; the condition on consumed_at
+// makes it single use however many requests race.
+func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) error {
+	err := affectedOne(s.write.ExecContext(ctx,
+		"UPDATE challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0", ms(now), id))
+	if !errors.Is(err, latchkey.ErrNotFound) {
+		return err
+	}
+	var exists int
+	if err := s.read.QueryRowContext(ctx, "SELECT 1 FROM challenges WHERE id = ?", id).Scan(&exists); err != nil {
+		return translate(err)
+	}
+	return latchkey.ErrConflict
+}
+
+// AttemptChallenge runs one attempt in a write transaction; the single
+// write connection serialises every attempt, so each sees the failures of
+// those before it.
+func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchkey.ChallengeKind, subject string, now time.Time,
+	attempt func(*latchkey.AttemptCounter, *latchkey.Challenge) (bool, error)) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		c := latchkey.AttemptCounter{AppID: appID, Subject: subject}
+		var locked int64
+		err := tx.QueryRowContext(ctx, "SELECT failures, locked_until FROM attempt_counters WHERE app_id = ? AND subject = ?",
+			appID, subject).Scan(&c.Failures, &locked)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return translate(err)
+		}
+		c.LockedUntil = fromMS(locked)
+		var live *latchkey.Challenge
+		ch, err := scanChallenge(tx.QueryRowContext(ctx, "SELECT "+challengeColumns+
+			" FROM challenges WHERE app_id = ? AND kind = ? AND subject = ? AND consumed_at = 0", appID, string(kind), subject))
+		switch {
+		case err == nil:
+			live = &ch
+		case !errors.Is(err, latchkey.ErrNotFound):
+			return err
+		}
+		consume, err := attempt(&c, live)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attempt_counters (app_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
+			ON CONFLICT (app_id, subject) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`,
+			appID, subject, c.Failures, ms(c.LockedUntil)); err != nil {
+			return translate(err)
+		}
+		if consume && live != nil {
+			return affectedOne(tx.ExecContext(ctx, "UPDATE challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0", ms(now), live.ID))
+		}
+		return nil
+	})
+}
+
+// DeleteExpiredChallenges removes challenges past use and idle counters.
+func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"DELETE FROM challenges WHERE expires_at < ? OR (consumed_at <> 0 AND consumed_at < ?)", ms(before), ms(before))
+		if err != nil {
+			return translate(err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return translate(err)
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND locked_until < ?", ms(before))
+		return translate(err)
+	})
+	return int(n), err
+}

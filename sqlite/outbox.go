@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+const messageColumns = `id, app_id, channel, recipient, subject, body_text, body_html, sender, status, attempts,
+	last_error, provider, created_at, next_attempt_at, expires_at, sent_at`
+
+func insertMessage(ctx context.Context, tx *sql.Tx, m latchkey.Message) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(16)+")",
+		m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, m.From, string(m.Status), m.Attempts,
+		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt))
+	return translate(err)
+}
+
+func scanMessage(row scanner) (latchkey.Message, error) {
+	var (
+		m                              latchkey.Message
+		channel, status                string
+		created, next, expires, sentAt int64
+	)
+	err := row.Scan(&m.ID, &m.AppID, &channel, &m.To, &m.Subject, &m.Text, &m.HTML, &m.From, &status, &m.Attempts,
+		&m.LastError, &m.Provider, &created, &next, &expires, &sentAt)
+	if err != nil {
+		return m, translate(err)
+	}
+	m.Channel, m.Status = latchkey.Channel(channel), latchkey.MessageStatus(status)
+	m.CreatedAt, m.NextAttemptAt, m.ExpiresAt, m.SentAt = fromMS(created), fromMS(next), fromMS(expires), fromMS(sentAt)
+	return m, nil
+}
+
+// ClaimMessages leases due messages to the caller. The single write
+// connection makes the select-and-update atomic.
+func (s *Store) ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]latchkey.Message, error) {
+	var out []latchkey.Message
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT "+messageColumns+
+			" FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at LIMIT ?", ms(now), limit)
+		if err != nil {
+			return translate(err)
+		}
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return translate(err)
+		}
+		for i := range out {
+			out[i].NextAttemptAt = leaseUntil
+			if _, err := tx.ExecContext(ctx, "UPDATE outbox SET next_attempt_at = ? WHERE id = ?", ms(leaseUntil), out[i].ID); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// UpdateMessage applies update to a message; one that is no longer queued
+// loses its content.
+func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latchkey.Message) error) (latchkey.Message, error) {
+	var out latchkey.Message
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		m, err := scanMessage(tx.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM outbox WHERE id = ?", id))
+		if err != nil {
+			return err
+		}
+		if err := update(&m); err != nil {
+			return err
+		}
+		if m.Status != latchkey.MessageQueued {
+			m.Subject, m.Text, m.HTML = "", "", ""
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE outbox SET subject = ?, body_text = ?, body_html = ?, status = ?, attempts = ?,
+			last_error = ?, provider = ?, next_attempt_at = ?, sent_at = ? WHERE id = ?`,
+			m.Subject, m.Text, m.HTML, string(m.Status), m.Attempts, m.LastError, m.Provider, ms(m.NextAttemptAt), ms(m.SentAt), id)
+		m.ID = id
+		out = m
+		return translate(err)
+	})
+	return out, err
+}
+
+// ListMessages returns messages, newest first, without their content.
+func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus, limit int) ([]latchkey.Message, error) {
+	query, args := "SELECT "+messageColumns+" FROM outbox", []any{}
+	if status != "" {
+		query, args = query+" WHERE status = ?", append(args, string(status))
+	}
+	rows, err := s.read.QueryContext(ctx, query+" ORDER BY created_at DESC, id LIMIT ?", append(args, limit)...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []latchkey.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		m.Subject, m.Text, m.HTML = "", "", ""
+		out = append(out, m)
+	}
+	return out, translate(rows.Err())
+}
+
+// DeleteFinishedMessages removes delivered and failed messages.
+func (s *Store) DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.write.ExecContext(ctx, "DELETE FROM outbox WHERE status <> 'queued' AND created_at < ?", ms(before))
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), translate(err)
+}
+
+// AddDevMessage stores a message the dev inbox captured.
+func (s *Store) AddDevMessage(ctx context.Context, m latchkey.DevMessage) error {
+	_, err := s.write.ExecContext(ctx, `INSERT INTO dev_messages (id, app_id, channel, recipient, subject, body_text, body_html, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, ms(m.CreatedAt))
+	return translate(err)
+}
+
+// ListDevMessages returns captured messages, newest first.
+func (s *Store) ListDevMessages(ctx context.Context, limit int) ([]latchkey.DevMessage, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
+		FROM dev_messages ORDER BY created_at DESC, rowid DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []latchkey.DevMessage
+	for rows.Next() {
+		var (
+			m       latchkey.DevMessage
+			channel string
+			created int64
+		)
+		if err := rows.Scan(&m.ID, &m.AppID, &channel, &m.To, &m.Subject, &m.Text, &m.HTML, &created); err != nil {
+			return nil, translate(err)
+		}
+		m.Channel, m.CreatedAt = latchkey.Channel(channel), fromMS(created)
+		out = append(out, m)
+	}
+	return out, translate(rows.Err())
+}

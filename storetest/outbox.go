@@ -1,0 +1,144 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+func testOutbox(t *testing.T, s latchkey.Store) {
+	app := mustCreateApp(t, s, "Outbox")
+	var ids []string
+	for i := range 3 {
+		m := newMessage(app.ID)
+		if i == 2 {
+			m.NextAttemptAt = base.Add(time.Hour) // not due yet
+		}
+		c := newChallenge(app.ID, "user:o"+m.ID, latchkey.KindOTP)
+		mustNoErr(t, s.CreateChallenge(ctx(), c, &m), "CreateChallenge")
+		ids = append(ids, m.ID)
+	}
+	lease := base.Add(time.Minute)
+	claimed, err := s.ClaimMessages(ctx(), base, lease, 10)
+	mustNoErr(t, err, "ClaimMessages")
+	if len(claimed) != 2 || claimed[0].ID != ids[0] || claimed[1].ID != ids[1] {
+		t.Fatalf("claimed %d messages; want the 2 due ones, oldest first", len(claimed))
+	}
+	if claimed[0].Text != "Code 123456" || claimed[0].HTML == "" || claimed[0].Subject == "" {
+		t.Fatalf("claimed message without its content: %+v", claimed[0])
+	}
+	again, err := s.ClaimMessages(ctx(), base, lease, 10)
+	mustNoErr(t, err, "ClaimMessages again")
+	if len(again) != 0 {
+		t.Fatalf("claimed %d leased messages again; want none until the lease ends", len(again))
+	}
+	if after, _ := s.ClaimMessages(ctx(), lease, lease.Add(time.Minute), 1); len(after) != 1 {
+		t.Fatalf("after the lease ended %d messages were claimable with limit 1; want 1", len(after))
+	}
+
+	sent, err := s.UpdateMessage(ctx(), ids[0], func(m *latchkey.Message) error {
+		m.Status, m.Attempts, m.Provider, m.SentAt = latchkey.MessageSent, 1, "devinbox", base
+		return nil
+	})
+	mustNoErr(t, err, "UpdateMessage")
+	if sent.Text != "" || sent.HTML != "" || sent.Subject != "" {
+		t.Fatal("a sent message keeps its content")
+	}
+	retry, err := s.UpdateMessage(ctx(), ids[1], func(m *latchkey.Message) error {
+		m.Attempts, m.LastError, m.NextAttemptAt = 1, "timeout", base.Add(30*time.Second)
+		return nil
+	})
+	mustNoErr(t, err, "UpdateMessage retry")
+	if retry.Text == "" {
+		t.Fatal("a queued message lost its content")
+	}
+	_, err = s.UpdateMessage(ctx(), "nope", func(*latchkey.Message) error { return nil })
+	wantErr(t, err, latchkey.ErrNotFound, "UpdateMessage of a missing message")
+
+	list, err := s.ListMessages(ctx(), "", 10)
+	mustNoErr(t, err, "ListMessages")
+	if len(list) != 3 || list[0].ID != ids[2] {
+		t.Fatalf("ListMessages = %d messages; want 3, newest first", len(list))
+	}
+	for _, m := range list {
+		if m.Text != "" {
+			t.Fatal("ListMessages returned content")
+		}
+	}
+	sentOnly, _ := s.ListMessages(ctx(), latchkey.MessageSent, 10)
+	if len(sentOnly) != 1 || sentOnly[0].Provider != "devinbox" || sentOnly[0].Attempts != 1 {
+		t.Fatalf("sent messages = %+v", sentOnly)
+	}
+	n, err := s.DeleteFinishedMessages(ctx(), base.Add(time.Hour))
+	mustNoErr(t, err, "DeleteFinishedMessages")
+	if n != 1 {
+		t.Fatalf("DeleteFinishedMessages removed %d; want the sent one", n)
+	}
+}
+
+// testConcurrentClaims checks that concurrent workers never claim one
+// message twice.
+func testConcurrentClaims(t *testing.T, s latchkey.Store) {
+	app := mustCreateApp(t, s, "Workers")
+	const messages = 30
+	for range messages {
+		m := newMessage(app.ID)
+		mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:"+m.ID, latchkey.KindOTP), &m), "CreateChallenge")
+	}
+	var (
+		mu    sync.Mutex
+		seen  = map[string]int{}
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+	)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for {
+				got, err := s.ClaimMessages(ctx(), base, base.Add(time.Hour), 4)
+				if err != nil {
+					t.Errorf("ClaimMessages: %v", err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, m := range got {
+					seen[m.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(seen) != messages {
+		t.Fatalf("%d distinct messages claimed; want %d", len(seen), messages)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("message %s claimed %d times; want once", id, n)
+		}
+	}
+}
+
+func testDevInbox(t *testing.T, s latchkey.Store) {
+	for i, to := range []string{"first@example.com", "second@example.com"} {
+		m := latchkey.DevMessage{ID: "dev" + to, AppID: "app", Channel: latchkey.ChannelEmail, To: to, Subject: "S",
+			Text: "T", HTML: "<p>H</p>", CreatedAt: base.Add(time.Duration(i) * time.Second)}
+		mustNoErr(t, s.AddDevMessage(ctx(), m), "AddDevMessage")
+	}
+	list, err := s.ListDevMessages(ctx(), 10)
+	mustNoErr(t, err, "ListDevMessages")
+	if len(list) != 2 || list[0].To != "second@example.com" || list[0].HTML != "<p>H</p>" {
+		t.Fatalf("ListDevMessages = %+v; want newest first with content", list)
+	}
+	if one, _ := s.ListDevMessages(ctx(), 1); len(one) != 1 {
+		t.Fatal("ListDevMessages ignores its limit")
+	}
+}
