@@ -89,7 +89,9 @@ var (
 	errUserNotActive      = &latchkey.Error{Code: latchkey.CodeUserNotActive, Message: "User is not active"}
 )
 
-func invalid(format string, args ...any) error { return latchkey.Errorf(latchkey.CodeInvalid, format, args...) }
+func invalid(format string, args ...any) error {
+	return latchkey.Errorf(latchkey.CodeInvalid, format, args...)
+}
 
 // maxExpiryMinutes bounds expires_in and email_expiration.
 const maxExpiryMinutes = 24 * 60
