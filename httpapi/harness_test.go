@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,6 +30,7 @@ import (
 	"github.com/latchkeyhq/latchkey/sqlite"
 	"github.com/latchkeyhq/latchkey/token"
 	"github.com/latchkeyhq/latchkey/users"
+	_ "modernc.org/sqlite"
 )
 
 // harness is a real Latchkey HTTP handler on a real SQLite file, served by
@@ -42,6 +45,7 @@ type harness struct {
 	issuer *token.Issuer
 	outbox *delivery.Worker
 	logs   *bytes.Buffer
+	path   string // the database file
 }
 
 // harnessOptions vary the harness.
@@ -53,7 +57,8 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, harnessOptions
 
 func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "latchkey.db"), sqlite.Options{})
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	store, err := sqlite.Open(path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +72,7 @@ func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, clock: clock, logs: &bytes.Buffer{}}
+	h := &harness{t: t, store: store, clock: clock, logs: &bytes.Buffer{}, path: path}
 	h.srv = httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + h.srv.Listener.Addr().String()
 	h.keys, err = token.NewKeys(token.KeysConfig{Store: store, Keyring: keyring, Algorithm: token.RS256, Now: clock.Now, Rand: rand.Reader})
@@ -277,3 +282,51 @@ var (
 	passcodePattern = regexp.MustCompile(`\b\d{4,8}\b`)
 	linkPattern     = regexp.MustCompile(`https?://\S+`)
 )
+
+// appT shortens latchkey.App in update closures.
+type appT = latchkey.App
+
+var jsonUnmarshal = json.Unmarshal
+
+// dumpTables returns every value of every table but the dev inbox (which
+// keeps delivered messages by design), read straight from the database file.
+func (h *harness) dumpTables() string {
+	h.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+h.path+"?mode=ro")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'dev_messages'")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		_ = rows.Scan(&name)
+		tables = append(tables, name)
+	}
+	rows.Close()
+	var dump strings.Builder
+	for _, table := range tables {
+		rows, err := db.Query("SELECT * FROM " + table)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			_ = rows.Scan(ptrs...)
+			for _, v := range vals {
+				fmt.Fprintf(&dump, "%s\n", v)
+			}
+		}
+		rows.Close()
+	}
+	return dump.String()
+}

@@ -114,8 +114,20 @@ func (s *Service) sendTarget(ctx context.Context, app latchkey.App, idType, iden
 		return t, err
 	}
 	if t.user.Status == latchkey.UserDisabled {
-		return t, errUserNotActive
+		return hidden(app, t, errUserNotActive)
 	}
+	return t, nil
+}
+
+// hidden applies hide_unknown_users to an answer that would reveal that the
+// user exists (disabled, or without the address the channel needs): with
+// the setting on, the send goes ahead as for an unknown identifier, and
+// nothing is delivered.
+func hidden(app latchkey.App, t target, err error) (target, error) {
+	if !app.Policy.HideUnknownUsers {
+		return t, err
+	}
+	t.user, t.subject = nil, "unknown:"+t.idType+":"+t.canonical
 	return t, nil
 }
 

@@ -60,11 +60,14 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 	if err != nil {
 		return SentLink{}, err
 	}
+	if t.user != nil && t.user.Email == "" {
+		if t, err = hidden(app, t, &latchkey.Error{Code: latchkey.CodeEmailMissing, Message: "User has no email address"}); err != nil {
+			return SentLink{}, err
+		}
+	}
 	dest := t.canonical
 	if t.user != nil {
-		if dest = t.user.Email; dest == "" {
-			return SentLink{}, &latchkey.Error{Code: latchkey.CodeEmailMissing, Message: "User has no email address"}
-		}
+		dest = t.user.Email
 	}
 	code, err := secrets.Token(s.cfg.Rand, linkBytes)
 	if err != nil {

@@ -51,6 +51,11 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 		return SentOTP{}, err
 	}
 	dest, err := otpDestination(req, t)
+	if latchkey.ErrorCode(err) == latchkey.CodeEmailMissing || latchkey.ErrorCode(err) == latchkey.CodePhoneMissing {
+		if t, err = hidden(app, t, err); err == nil {
+			dest, err = otpDestination(req, t)
+		}
+	}
 	if err != nil {
 		return SentOTP{}, err
 	}
@@ -227,7 +232,9 @@ func (s *Service) AuthenticateOTP(ctx context.Context, app latchkey.App, req Aut
 	case err != nil:
 		return sessions.Tokens{}, err
 	case t.user.Status == latchkey.UserDisabled:
-		return sessions.Tokens{}, errUserNotActive
+		if t, err = hidden(app, t, errUserNotActive); err != nil {
+			return sessions.Tokens{}, err
+		}
 	}
 	userID := ""
 	if t.user != nil {

@@ -356,3 +356,5 @@ func TestDevModeDemoApp(t *testing.T) {
 		t.Fatalf("second dev run did not show the saved secret: %s", te2.stdout.String())
 	}
 }
+
+func sleepShort() { time.Sleep(25 * time.Millisecond) }
