@@ -25,11 +25,21 @@ type App struct {
 	// act on the whole tenant.
 	Management bool
 	Policy     LoginPolicy
+	Branding   Branding
 	// SecretRotatedAt invalidates every client access token issued before
 	// it: a rotated secret also ends the tokens the old one obtained.
 	SecretRotatedAt time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+}
+
+// Branding is how an app's emails and SMS present it. Empty fields fall
+// back to Latchkey's defaults: the app's name as sender, no logo, the
+// default colour.
+type Branding struct {
+	SenderName   string // the display name of the app's emails
+	LogoURL      string // an https image URL shown at the top of emails
+	PrimaryColor string // #RGB or #RRGGBB
 }
 
 // LoginPolicy is an app's one-time login policy. Every field has a default

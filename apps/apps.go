@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -181,7 +182,30 @@ func Validate(a latchkey.App) error {
 			return err
 		}
 	}
+	if err := validateBranding(a.Branding); err != nil {
+		return err
+	}
 	return a.Policy.Validate()
+}
+
+var hexColor = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// validateBranding checks what an app's emails show: a one-line sender name
+// that cannot break out of a mail header, an https logo URL, a hex colour.
+func validateBranding(b latchkey.Branding) error {
+	if utf8.RuneCountInString(b.SenderName) > maxNameLength || strings.ContainsAny(b.SenderName, "\r\n\x00\"<>") {
+		return latchkey.Errorf(latchkey.CodeInvalid, "the sender name must be one line of at most %d characters without quotes or angle brackets", maxNameLength)
+	}
+	if b.LogoURL != "" {
+		u, err := url.Parse(b.LogoURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || len(b.LogoURL) > 2048 {
+			return latchkey.Errorf(latchkey.CodeInvalid, "the logo URL must be an https URL")
+		}
+	}
+	if b.PrimaryColor != "" && !hexColor.MatchString(b.PrimaryColor) {
+		return latchkey.Errorf(latchkey.CodeInvalid, "the primary colour must be a hex colour such as #4F46E5")
+	}
+	return nil
 }
 
 func validateName(name string) error {

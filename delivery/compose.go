@@ -8,6 +8,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+
+	"github.com/latchkeyhq/latchkey"
 )
 
 //go:embed templates
@@ -32,10 +34,11 @@ type Content struct {
 // Email describes one login email: a passcode (Code) or a magic link
 // (Link).
 type Email struct {
-	AppName string
-	Code    string
-	Link    string
-	Expiry  time.Duration
+	AppName  string
+	Branding latchkey.Branding
+	Code     string
+	Link     string
+	Expiry   time.Duration
 	// Custom, when set, replaces the default branding entirely (fields it
 	// leaves out are empty), as Mosaic's email_content does.
 	Custom *EmailContent
@@ -54,6 +57,9 @@ type emailView struct {
 func ComposeEmail(e Email) (Content, error) {
 	v := defaultEmailView(e)
 	from := e.AppName
+	if e.Branding.SenderName != "" {
+		from = e.Branding.SenderName
+	}
 	if c := e.Custom; c != nil {
 		v = emailView{Subject: c.Subject, AppName: e.AppName, Header: c.HeaderText, Body: c.BodyText, Code: e.Code,
 			Link: e.Link, LinkText: c.LinkText, Expiry: v.Expiry, Info: c.InfoText, Footer: c.FooterText,
@@ -81,7 +87,12 @@ func ComposeEmail(e Email) (Content, error) {
 }
 
 func defaultEmailView(e Email) emailView {
-	v := emailView{AppName: e.AppName, Code: e.Code, Link: e.Link, Color: htmltemplate.CSS(defaultColor),
+	color := defaultColor
+	if e.Branding.PrimaryColor != "" {
+		color = e.Branding.PrimaryColor
+	}
+	v := emailView{AppName: e.AppName, Code: e.Code, Link: e.Link, Color: htmltemplate.CSS(color),
+		Logo:   htmltemplate.URL(e.Branding.LogoURL),
 		Expiry: "This " + noun(e) + " expires in " + humanDuration(e.Expiry) + ".",
 		Footer: "If you didn't request this email, you can safely ignore it."}
 	if e.Link != "" {

@@ -81,7 +81,7 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 	link := s.cfg.PublicURL + LinkPath + "?code=" + url.QueryEscape(code)
 	var msg *latchkey.Message
 	if req.Channel == latchkey.ChannelEmail && t.user != nil {
-		content, err := delivery.ComposeEmail(delivery.Email{AppName: app.Name, Link: link, Expiry: ttl, Custom: req.EmailContent})
+		content, err := delivery.ComposeEmail(delivery.Email{AppName: app.Name, Branding: app.Branding, Link: link, Expiry: ttl, Custom: req.EmailContent})
 		if err != nil {
 			return SentLink{}, err
 		}

@@ -182,7 +182,7 @@ func (s *Service) otpMessage(app latchkey.App, c latchkey.Challenge, code string
 	switch c.Channel {
 	case latchkey.ChannelEmail:
 		var err error
-		content, err = delivery.ComposeEmail(delivery.Email{AppName: app.Name, Code: code,
+		content, err = delivery.ComposeEmail(delivery.Email{AppName: app.Name, Branding: app.Branding, Code: code,
 			Expiry: c.ExpiresAt.Sub(c.CreatedAt), Custom: req.EmailContent})
 		if err != nil {
 			return nil, err

@@ -13,7 +13,8 @@ import (
 var appColumnNames = []string{"id", "client_id", "name", "secret_hash", "redirect_uris", "resources", "management",
 	"otp_length", "otp_expiry_ms", "max_failures", "lockout_ms", "magic_link_expiry_ms",
 	"access_token_ttl_ms", "id_token_ttl_ms", "refresh_token_ttl_ms", "session_ttl_ms",
-	"hide_unknown_users", "public_signup", "secret_rotated_at", "created_at", "updated_at"}
+	"hide_unknown_users", "public_signup", "secret_rotated_at", "created_at", "updated_at",
+	"sender_name", "logo_url", "primary_color"}
 
 var (
 	appColumns = strings.Join(appColumnNames, ", ")
@@ -35,7 +36,8 @@ func appRow(a latchkey.App) ([]any, error) {
 	return []any{a.ID, a.ClientID, a.Name, a.SecretHash, redirects, resources, boolInt(a.Management),
 		p.OTPLength, durMS(p.OTPExpiry), p.MaxFailures, durMS(p.LockoutDuration), durMS(p.MagicLinkExpiry),
 		durMS(p.AccessTokenTTL), durMS(p.IDTokenTTL), durMS(p.RefreshTokenTTL), durMS(p.SessionTTL),
-		boolInt(p.HideUnknownUsers), boolInt(p.PublicSignup), ms(a.SecretRotatedAt), ms(a.CreatedAt), ms(a.UpdatedAt)}, nil
+		boolInt(p.HideUnknownUsers), boolInt(p.PublicSignup), ms(a.SecretRotatedAt), ms(a.CreatedAt), ms(a.UpdatedAt),
+		a.Branding.SenderName, a.Branding.LogoURL, a.Branding.PrimaryColor}, nil
 }
 
 func nonNil(s []string) []string {
@@ -58,7 +60,8 @@ func scanApp(row scanner) (latchkey.App, error) {
 	err := row.Scan(&a.ID, &a.ClientID, &a.Name, &a.SecretHash, &redirects, &resources, &management,
 		&p.OTPLength, &otpExpiry, &p.MaxFailures, &lockout, &linkExpiry,
 		&accessTTL, &idTTL, &refreshTTL, &sessionTTL,
-		&hideUnknown, &publicSignup, &rotated, &created, &updated)
+		&hideUnknown, &publicSignup, &rotated, &created, &updated,
+		&a.Branding.SenderName, &a.Branding.LogoURL, &a.Branding.PrimaryColor)
 	if err != nil {
 		return latchkey.App{}, translate(err)
 	}

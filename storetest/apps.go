@@ -18,6 +18,7 @@ func testAppCRUD(t *testing.T, s latchkey.Store) {
 	a.Management = true
 	a.Policy.OTPLength = 8
 	a.Policy.HideUnknownUsers = true
+	a.Branding = latchkey.Branding{SenderName: "Demo Team", LogoURL: "https://demo.example/logo.png", PrimaryColor: "#123456"}
 	mustNoErr(t, s.CreateApp(ctx(), a), "CreateApp")
 
 	got, err := s.GetApp(ctx(), a.ID)
@@ -43,6 +44,7 @@ func testAppCRUD(t *testing.T, s latchkey.Store) {
 		app.ClientID = "attempt-to-change"
 		app.RedirectURIs = nil
 		app.Policy.MaxFailures = 7
+		app.Branding.PrimaryColor = "#abc"
 		app.UpdatedAt = base.Add(time.Hour)
 		return nil
 	})

@@ -232,6 +232,18 @@ func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
 	})
 	c.listFlags(fs, "redirect-uri", "redirect URI", func(a *latchkey.App) *[]string { return &a.RedirectURIs })
 	c.listFlags(fs, "resource", "resource", func(a *latchkey.App) *[]string { return &a.Resources })
+	fs.Func("sender-name", "the display name of the app's emails (empty for the app's name)", func(v string) error {
+		c = append(c, func(a *latchkey.App) { a.Branding.SenderName = v })
+		return nil
+	})
+	fs.Func("logo-url", "an https image URL shown at the top of the app's emails (empty for none)", func(v string) error {
+		c = append(c, func(a *latchkey.App) { a.Branding.LogoURL = v })
+		return nil
+	})
+	fs.Func("primary-color", "the accent colour of the app's emails, such as #4F46E5 (empty for the default)", func(v string) error {
+		c = append(c, func(a *latchkey.App) { a.Branding.PrimaryColor = v })
+		return nil
+	})
 	c.boolFlag(fs, "management", "allow the app's tokens to call management endpoints", func(a *latchkey.App, b bool) { a.Management = b })
 	c.intFlag(fs, "otp-length", "digits in a one-time passcode (4 to 8)", func(a *latchkey.App, n int) { a.Policy.OTPLength = n })
 	c.durationFlag(fs, "otp-expiry", "how long a passcode is valid", func(a *latchkey.App, d time.Duration) { a.Policy.OTPExpiry = d })
@@ -307,6 +319,9 @@ type appView struct {
 	Resources    []string   `json:"resources"`
 	Management   bool       `json:"management"`
 	Policy       policyView `json:"policy"`
+	SenderName   string     `json:"sender_name"`
+	LogoURL      string     `json:"logo_url"`
+	PrimaryColor string     `json:"primary_color"`
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 }
@@ -329,6 +344,7 @@ func viewOf(a latchkey.App) appView {
 	p := a.Policy
 	return appView{AppID: a.ID, Name: a.Name, ClientID: a.ClientID, RedirectURIs: a.RedirectURIs, Resources: a.Resources,
 		Management: a.Management, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		SenderName: a.Branding.SenderName, LogoURL: a.Branding.LogoURL, PrimaryColor: a.Branding.PrimaryColor,
 		Policy: policyView{OTPLength: p.OTPLength, OTPExpiry: p.OTPExpiry.String(), MaxFailures: p.MaxFailures,
 			LockoutDuration: p.LockoutDuration.String(), MagicLinkExpiry: p.MagicLinkExpiry.String(),
 			AccessTokenTTL: p.AccessTokenTTL.String(), IDTokenTTL: p.IDTokenTTL.String(),
@@ -352,6 +368,7 @@ func printApp(w io.Writer, a latchkey.App, asJSON bool) int {
 		{"access_token_ttl", p.AccessTokenTTL}, {"id_token_ttl", p.IDTokenTTL},
 		{"refresh_token_ttl", p.RefreshTokenTTL}, {"session_ttl", p.SessionTTL},
 		{"hide_unknown_users", fmt.Sprint(p.HideUnknownUsers)}, {"public_signup", fmt.Sprint(p.PublicSignup)},
+		{"sender_name", v.SenderName}, {"logo_url", v.LogoURL}, {"primary_color", v.PrimaryColor},
 		{"created_at", v.CreatedAt.Format(time.RFC3339)}, {"updated_at", v.UpdatedAt.Format(time.RFC3339)},
 	}
 	for _, r := range rows {

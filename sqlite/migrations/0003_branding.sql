@@ -1,0 +1,5 @@
+-- Latchkey schema, version 3: per-app branding of emails and SMS.
+
+ALTER TABLE apps ADD COLUMN sender_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE apps ADD COLUMN logo_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE apps ADD COLUMN primary_color TEXT NOT NULL DEFAULT '';
