@@ -24,7 +24,10 @@ type Var struct {
 }
 
 // Vars lists every variable Latchkey reads, in the order the help shows them.
-var Vars = []Var{
+var Vars = append(append([]Var{}, coreVars...), deliveryVars...)
+
+// coreVars are the variables of the server itself.
+var coreVars = []Var{
 	{"LATCHKEY_ADDR", "127.0.0.1:7080", "listen address (host:port)"},
 	{"LATCHKEY_DATABASE_URL", "sqlite:latchkey.db", "sqlite:PATH, or postgres://... for PostgreSQL"},
 	{"LATCHKEY_PUBLIC_URL", "http://<LATCHKEY_ADDR>", "base URL that users and apps reach Latchkey at; used in links and the issuer"},
@@ -57,6 +60,7 @@ type Config struct {
 	LogLevel    slog.Level
 	LogJSON     bool
 	Shutdown    time.Duration
+	Delivery    Delivery
 
 	publicURLSet, issuerSet bool // whether the URLs were given or derived
 }
@@ -89,6 +93,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogJSON:     l.oneOf("LATCHKEY_LOG_FORMAT", []string{"text", "json"}) == "json",
 		Shutdown:    l.duration("LATCHKEY_SHUTDOWN_TIMEOUT", time.Second, 5*time.Minute),
 	}
+	c.Delivery = l.delivery(c.Dev)
 	c.publicURLSet = strings.TrimSpace(getenv("LATCHKEY_PUBLIC_URL")) != ""
 	c.issuerSet = strings.TrimSpace(getenv("LATCHKEY_ISSUER")) != ""
 	before := len(l.problems)

@@ -57,6 +57,7 @@ Usage:
   latchkey migrate               apply database migrations and exit
   latchkey apps <command>        manage applications (create, list, show, update, rotate-secret, delete)
   latchkey keys <command>        manage signing keys (list, rotate)
+  latchkey messages list         show the email and SMS outbox and each message's delivery
   latchkey version               print the version
 
 Configuration comes from environment variables; see "latchkey serve --help".
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return cmdApps(ctx, rest, e)
 	case "keys":
 		return cmdKeys(ctx, rest, e)
+	case "messages":
+		return cmdMessages(ctx, rest, e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "latchkey", latchkey.Version)
 		return exitOK

@@ -1,0 +1,244 @@
+package delivery_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/delivery"
+	"github.com/latchkeyhq/latchkey/fake"
+	"github.com/latchkeyhq/latchkey/sqlite"
+)
+
+// scriptedSender is a provider whose answers the test scripts: it fails
+// with the queued errors, then succeeds, recording every message it sent.
+type scriptedSender struct {
+	name string
+	mu   sync.Mutex
+	errs []error
+	sent []latchkey.Message
+	hits int
+}
+
+func (s *scriptedSender) Name() string { return s.name }
+
+func (s *scriptedSender) Send(_ context.Context, m latchkey.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hits++
+	if len(s.errs) > 0 {
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		return err
+	}
+	s.sent = append(s.sent, m)
+	return nil
+}
+
+type outboxEnv struct {
+	t      *testing.T
+	store  *sqlite.Store
+	clock  *fake.Clock
+	worker *delivery.Worker
+	logs   *bytes.Buffer
+	app    latchkey.App
+}
+
+func newOutbox(t *testing.T, senders ...delivery.Sender) *outboxEnv {
+	t.Helper()
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "outbox.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	clock := fake.NewClock(time.Date(2026, 7, 1, 8, 0, 0, 0, time.UTC))
+	if _, err := store.Migrate(context.Background(), rand.Reader, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	app := latchkey.App{ID: "app1", Name: "Shop", ClientID: "c1", SecretHash: []byte{1}, Policy: latchkey.DefaultLoginPolicy(),
+		SecretRotatedAt: clock.Now(), CreatedAt: clock.Now(), UpdatedAt: clock.Now()}
+	if err := store.CreateApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	logs := &bytes.Buffer{}
+	w := delivery.NewWorker(delivery.WorkerConfig{Store: store, Log: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now, Rand: rand.Reader,
+		Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: senders}})
+	return &outboxEnv{t: t, store: store, clock: clock, worker: w, logs: logs, app: app}
+}
+
+// queue stores a challenge with its message, as a send does.
+func (o *outboxEnv) queue(text string) latchkey.Message {
+	o.t.Helper()
+	now := o.clock.Now()
+	id := fmt.Sprintf("m%d", now.UnixNano())
+	m := latchkey.Message{ID: id, AppID: o.app.ID, Channel: latchkey.ChannelEmail, To: "ada@example.com", Subject: "Code",
+		Text: text, HTML: "<p>" + text + "</p>", Status: latchkey.MessageQueued, CreatedAt: now, NextAttemptAt: now,
+		ExpiresAt: now.Add(10 * time.Minute)}
+	c := latchkey.Challenge{ID: "c" + id, AppID: o.app.ID, Kind: latchkey.KindOTP, Subject: "user:" + id, Channel: latchkey.ChannelEmail,
+		CodeHash: []byte(id), CreatedAt: now, ExpiresAt: m.ExpiresAt}
+	if err := o.store.CreateChallenge(context.Background(), c, &m); err != nil {
+		o.t.Fatal(err)
+	}
+	return m
+}
+
+func (o *outboxEnv) run() {
+	o.t.Helper()
+	if _, err := o.worker.RunOnce(context.Background()); err != nil {
+		o.t.Fatal(err)
+	}
+}
+
+func (o *outboxEnv) message(id string) latchkey.Message {
+	o.t.Helper()
+	list, err := o.store.ListMessages(context.Background(), "", 100)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.ID == id {
+			return m
+		}
+	}
+	o.t.Fatalf("message %s not found", id)
+	return latchkey.Message{}
+}
+
+// untilDue advances the clock to the message's next attempt.
+func (o *outboxEnv) untilDue(id string) {
+	o.t.Helper()
+	if next := o.message(id).NextAttemptAt; next.After(o.clock.Now()) {
+		o.clock.Set(next)
+	}
+}
+
+func TestRetriesWithBackoffThenDeliversOnce(t *testing.T) {
+	s := &scriptedSender{name: "primary", errs: []error{errors.New("timeout"), errors.New("503"), errors.New("503")}}
+	o := newOutbox(t, s)
+	m := o.queue("Code 123456")
+	var waits []time.Duration
+	for i := range 3 {
+		o.run()
+		got := o.message(m.ID)
+		if got.Status != latchkey.MessageQueued || got.Attempts != i+1 || got.LastError == "" {
+			t.Fatalf("after failure %d: %+v; want queued with the attempt and reason recorded", i+1, got)
+		}
+		waits = append(waits, got.NextAttemptAt.Sub(o.clock.Now()))
+		o.run() // not due yet: nothing happens
+		if s.hits != i+1 {
+			t.Fatalf("the provider was called before the backoff ended")
+		}
+		o.untilDue(m.ID)
+	}
+	for i, w := range waits {
+		base := 2 * time.Second << i
+		if w < base || w > base+base/2 {
+			t.Errorf("wait %d = %v; want %v plus up to half again of jitter", i+1, w, base)
+		}
+	}
+	o.run()
+	got := o.message(m.ID)
+	if got.Status != latchkey.MessageSent || got.Provider != "primary" || got.Attempts != 4 || got.SentAt.IsZero() {
+		t.Fatalf("after success: %+v", got)
+	}
+	if len(s.sent) != 1 || s.sent[0].Text != "Code 123456" {
+		t.Fatalf("delivered %d messages; want exactly one, with its text", len(s.sent))
+	}
+	o.clock.Advance(time.Hour)
+	o.run()
+	if len(s.sent) != 1 {
+		t.Fatal("a sent message was delivered again")
+	}
+	if strings.Contains(o.logs.String(), "123456") || strings.Contains(o.logs.String(), "ada@example.com") {
+		t.Fatal("the logs hold the code or the unmasked address")
+	}
+}
+
+func TestPermanentFailureStopsRetrying(t *testing.T) {
+	s := &scriptedSender{name: "primary", errs: []error{delivery.Permanent(errors.New("550 mailbox unavailable"))}}
+	o := newOutbox(t, s)
+	m := o.queue("Code 111111")
+	o.run()
+	got := o.message(m.ID)
+	if got.Status != latchkey.MessageFailed || !strings.Contains(got.LastError, "550") || got.Attempts != 1 {
+		t.Fatalf("after a permanent failure: %+v", got)
+	}
+	o.clock.Advance(time.Hour)
+	o.run()
+	if s.hits != 1 {
+		t.Fatalf("a permanently failed message was retried (%d calls)", s.hits)
+	}
+	if !strings.Contains(o.logs.String(), "message failed") {
+		t.Fatal("the failure is not logged")
+	}
+}
+
+func TestFallbackTakesOverWhenThePrimaryIsDown(t *testing.T) {
+	primary := &scriptedSender{name: "primary", errs: []error{errors.New("connection refused")}}
+	fallback := &scriptedSender{name: "fallback"}
+	o := newOutbox(t, primary, fallback)
+	m := o.queue("Code 222222")
+	o.run()
+	got := o.message(m.ID)
+	if got.Status != latchkey.MessageSent || got.Provider != "fallback" || len(fallback.sent) != 1 || len(primary.sent) != 0 {
+		t.Fatalf("with the primary down: %+v; want sent by the fallback", got)
+	}
+}
+
+func TestGivesUpWhenTheCodeExpires(t *testing.T) {
+	s := &scriptedSender{name: "primary"}
+	for range 20 {
+		s.errs = append(s.errs, errors.New("503"))
+	}
+	o := newOutbox(t, s)
+	m := o.queue("Code 333333")
+	for range 20 {
+		o.run()
+		if o.message(m.ID).Status != latchkey.MessageQueued {
+			break
+		}
+		o.untilDue(m.ID)
+	}
+	got := o.message(m.ID)
+	if got.Status != latchkey.MessageFailed {
+		t.Fatalf("a message retried past its code's expiry: %+v", got)
+	}
+	if got.Attempts > delivery.MaxAttempts {
+		t.Fatalf("%d attempts; want at most %d", got.Attempts, delivery.MaxAttempts)
+	}
+	late := o.queue("Code 444444")
+	o.clock.Advance(11 * time.Minute)
+	o.run()
+	if got := o.message(late.ID); got.Status != latchkey.MessageFailed || !strings.Contains(got.LastError, "expired") {
+		t.Fatalf("a message whose code expired in the queue: %+v; want failed as expired", got)
+	}
+}
+
+func TestNoProviderFailsTheMessage(t *testing.T) {
+	o := newOutbox(t)
+	if o.worker.Available(latchkey.ChannelEmail) {
+		t.Fatal("a channel without providers reports itself available")
+	}
+	m := o.queue("Code 555555")
+	o.run()
+	if got := o.message(m.ID); got.Status != latchkey.MessageFailed {
+		t.Fatalf("a message without a provider: %+v", got)
+	}
+}
+
+func TestMask(t *testing.T) {
+	for in, want := range map[string]string{"ada@example.com": "a***@example.com", "+14155550100": "+1******0100", "x": "***"} {
+		if got := delivery.Mask(in); got != want {
+			t.Errorf("Mask(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
