@@ -22,20 +22,27 @@ type devMessage struct {
 	CreatedAt string `json:"created_at"`
 }
 
+// devMessages returns the newest captured messages, only those to the
+// request's ?to= address when it names one.
 func (h *handler) devMessages(r *http.Request) ([]devMessage, error) {
 	list, err := h.DevInbox.ListDevMessages(r.Context(), devInboxLimit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]devMessage, len(list))
-	for i, m := range list {
-		out[i] = devMessage{ID: m.ID, Channel: string(m.Channel), To: m.To, Subject: m.Subject, Text: m.Text,
-			HTML: m.HTML, CreatedAt: dateTime(m.CreatedAt)}
+	to := r.URL.Query().Get("to")
+	out := make([]devMessage, 0, len(list))
+	for _, m := range list {
+		if to != "" && m.To != to {
+			continue
+		}
+		out = append(out, devMessage{ID: m.ID, Channel: string(m.Channel), To: m.To, Subject: m.Subject, Text: m.Text,
+			HTML: m.HTML, CreatedAt: dateTime(m.CreatedAt)})
 	}
 	return out, nil
 }
 
-// devInboxJSON is GET /dev/inbox/messages: captured messages, newest first.
+// devInboxJSON is GET /dev/inbox/messages[?to=ADDRESS]: captured messages,
+// newest first.
 func (h *handler) devInboxJSON(w http.ResponseWriter, r *http.Request) error {
 	list, err := h.devMessages(r)
 	if err != nil {

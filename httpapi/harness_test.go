@@ -249,15 +249,28 @@ func (h *harness) inbox() []map[string]any {
 	return list
 }
 
+// inboxTo returns the dev inbox messages to one address, through ?to=.
+func (h *harness) inboxTo(to string) []map[string]any {
+	h.t.Helper()
+	h.deliver()
+	resp := h.callWith("", http.MethodGet, "/dev/inbox/messages?to="+url.QueryEscape(to), nil).wantStatus(http.StatusOK)
+	var list []map[string]any
+	if err := json.Unmarshal(resp.body, &list); err != nil {
+		h.t.Fatalf("dev inbox JSON: %v", err)
+	}
+	return list
+}
+
 // lastCode delivers the outbox and returns the passcode in the newest
 // message to "to".
 func (h *harness) lastCode(to string) string {
 	h.t.Helper()
-	for _, m := range h.inbox() {
-		if m["to"] == to {
-			if code := passcodePattern.FindString(m["text"].(string)); code != "" {
-				return code
-			}
+	for _, m := range h.inboxTo(to) {
+		if m["to"] != to {
+			h.t.Fatalf("?to=%s returned a message to %v", to, m["to"])
+		}
+		if code := passcodePattern.FindString(m["text"].(string)); code != "" {
+			return code
 		}
 	}
 	h.t.Fatalf("no code for %s in the dev inbox", to)
