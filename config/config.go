@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,6 +40,8 @@ var coreVars = []Var{
 	{"LATCHKEY_CLIENT_TOKEN_TTL", "1h", "lifetime of client access tokens (1m to 24h)"},
 	{"LATCHKEY_KEY_REFRESH", "30s", "how often a node reloads signing keys, so a rotation elsewhere reaches it (1s to 10m)"},
 	{"LATCHKEY_SQLITE_SYNCHRONOUS", "NORMAL", "SQLite durability: NORMAL survives a killed process, FULL also a power loss"},
+	{"LATCHKEY_DB_MAX_CONNS", "0", "PostgreSQL pool size per node (0: 4 per CPU, at least 8)"},
+	{"LATCHKEY_DB_CONNECT_TIMEOUT", "5s", "how long a PostgreSQL connection attempt may take (1s to 1m)"},
 	{"LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},
 	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server waits for requests in flight (1s to 5m)"},
@@ -57,6 +60,8 @@ type Config struct {
 	ClientTTL   time.Duration
 	KeyRefresh  time.Duration
 	Synchronous string
+	DBMaxConns  int
+	DBTimeout   time.Duration
 	LogLevel    slog.Level
 	LogJSON     bool
 	Shutdown    time.Duration
@@ -89,6 +94,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ClientTTL:   l.duration("LATCHKEY_CLIENT_TOKEN_TTL", time.Minute, 24*time.Hour),
 		KeyRefresh:  l.duration("LATCHKEY_KEY_REFRESH", time.Second, 10*time.Minute),
 		Synchronous: l.oneOf("LATCHKEY_SQLITE_SYNCHRONOUS", []string{"NORMAL", "FULL"}),
+		DBMaxConns:  l.integer("LATCHKEY_DB_MAX_CONNS", 0, 1000),
+		DBTimeout:   l.duration("LATCHKEY_DB_CONNECT_TIMEOUT", time.Second, time.Minute),
 		LogLevel:    l.level("LATCHKEY_LOG_LEVEL"),
 		LogJSON:     l.oneOf("LATCHKEY_LOG_FORMAT", []string{"text", "json"}) == "json",
 		Shutdown:    l.duration("LATCHKEY_SHUTDOWN_TIMEOUT", time.Second, 5*time.Minute),
@@ -223,6 +230,15 @@ func (l *loader) duration(name string, min, max time.Duration) time.Duration {
 		l.bad(name, v, fmt.Sprintf("want a duration from %s to %s, like 90s or 1h", min, max))
 	}
 	return d
+}
+
+func (l *loader) integer(name string, min, max int) int {
+	v := l.get(name)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		l.bad(name, v, fmt.Sprintf("want a whole number from %d to %d", min, max))
+	}
+	return n
 }
 
 func (l *loader) level(name string) slog.Level {

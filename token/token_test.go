@@ -33,7 +33,7 @@ type env struct {
 	issuer *token.Issuer
 }
 
-func newEnv(t *testing.T, alg string) *env {
+func newEnv(t testing.TB, alg string) *env {
 	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "keys.db"), sqlite.Options{})
 	if err != nil {
@@ -53,7 +53,7 @@ func newEnv(t *testing.T, alg string) *env {
 }
 
 // node returns another Latchkey node's view of the same store.
-func (e *env) node(t *testing.T, alg string, secret []byte) (*token.Keys, *token.Issuer) {
+func (e *env) node(t testing.TB, alg string, secret []byte) (*token.Keys, *token.Issuer) {
 	t.Helper()
 	keyring, err := secrets.New(rand.Reader, secret)
 	if err != nil {
