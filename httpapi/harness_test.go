@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,10 +26,8 @@ import (
 	"github.com/latchkeyhq/latchkey/oauth2"
 	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sessions"
-	"github.com/latchkeyhq/latchkey/sqlite"
 	"github.com/latchkeyhq/latchkey/token"
 	"github.com/latchkeyhq/latchkey/users"
-	_ "modernc.org/sqlite"
 )
 
 // harness is a real Latchkey HTTP handler on a real SQLite file, served by
@@ -38,14 +35,14 @@ import (
 type harness struct {
 	t      *testing.T
 	srv    *httptest.Server
-	store  *sqlite.Store
+	store  latchkey.Store
 	clock  *fake.Clock
 	apps   *apps.Service
 	keys   *token.Keys
 	issuer *token.Issuer
 	outbox *delivery.Worker
 	logs   *bytes.Buffer
-	path   string // the database file
+	path   string // the SQLite file, or the PostgreSQL schema
 }
 
 // harnessOptions vary the harness.
@@ -57,17 +54,9 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, harnessOptions
 
 func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "latchkey.db")
-	store, err := sqlite.Open(path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	clock := fake.NewClock(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
 	ctx := context.Background()
-	if _, err := store.Migrate(ctx, rand.Reader, clock.Now()); err != nil {
-		t.Fatal(err)
-	}
+	store, path := openTestStore(t, clock.Now())
 	keyring, err := secrets.New(rand.Reader, []byte(strings.Repeat("s", 32)))
 	if err != nil {
 		t.Fatal(err)
@@ -302,17 +291,26 @@ type appT = latchkey.App
 var jsonUnmarshal = json.Unmarshal
 
 // dumpTables returns every value of every table but the dev inbox (which
-// keeps delivered messages by design), read straight from the database file.
+// keeps delivered messages by design), read straight from the database.
 func (h *harness) dumpTables() string {
 	h.t.Helper()
+	if postgresURL() != "" {
+		return dumpPostgres(h.t, h.path)
+	}
 	db, err := sql.Open("sqlite", "file:"+h.path+"?mode=ro")
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'dev_messages'")
+	return dumpSQL(h.t, db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'dev_messages'", "")
+}
+
+// dumpSQL lists tables with listQuery and returns all their values.
+func dumpSQL(t *testing.T, db *sql.DB, listQuery, prefix string) string {
+	t.Helper()
+	rows, err := db.Query(listQuery)
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	var tables []string
 	for rows.Next() {
@@ -323,9 +321,9 @@ func (h *harness) dumpTables() string {
 	rows.Close()
 	var dump strings.Builder
 	for _, table := range tables {
-		rows, err := db.Query("SELECT * FROM " + table)
+		rows, err := db.Query("SELECT * FROM " + prefix + table)
 		if err != nil {
-			h.t.Fatal(err)
+			t.Fatal(err)
 		}
 		cols, _ := rows.Columns()
 		for rows.Next() {

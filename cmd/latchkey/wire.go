@@ -17,6 +17,7 @@ import (
 	"github.com/latchkeyhq/latchkey/delivery"
 	"github.com/latchkeyhq/latchkey/login"
 	"github.com/latchkeyhq/latchkey/oauth2"
+	"github.com/latchkeyhq/latchkey/postgres"
 	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/sqlite"
@@ -152,8 +153,18 @@ func openStore(ctx context.Context, cfg config.Config, e env) (latchkey.Store, e
 			return nil, err
 		}
 		return store, nil
+	case "postgres":
+		store, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{MaxConns: int32(cfg.DBMaxConns), ConnectTimeout: cfg.DBTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: %w", err)
+		}
+		if _, err := store.Migrate(ctx, e.rand, e.now()); err != nil {
+			store.Close()
+			return nil, err
+		}
+		return store, nil
 	default:
-		return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: the %s store is not available in this build", cfg.Database.Driver)
+		return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: unknown database %q", cfg.Database.Driver)
 	}
 }
 

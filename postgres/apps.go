@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/latchkeyhq/latchkey"
+)
+
+// appColumnNames lists the apps columns: the two that never change (id and
+// client_id) first, then the mutable ones.
+var appColumnNames = []string{"id", "client_id", "name", "secret_hash", "redirect_uris", "resources", "management",
+	"otp_length", "otp_expiry_ms", "max_failures", "lockout_ms", "magic_link_expiry_ms",
+	"access_token_ttl_ms", "id_token_ttl_ms", "refresh_token_ttl_ms", "session_ttl_ms",
+	"hide_unknown_users", "public_signup", "secret_rotated_at", "created_at", "updated_at",
+	"sender_name", "logo_url", "primary_color"}
+
+var (
+	appColumns = strings.Join(appColumnNames, ", ")
+	selectApp  = "SELECT " + appColumns + " FROM apps "
+	insertApp  = "INSERT INTO apps (" + appColumns + ") VALUES (" + placeholders(1, len(appColumnNames)) + ")"
+	updateApp  = "UPDATE apps SET " + assignments(appColumnNames[2:]) +
+		" WHERE id = $" + strconv.Itoa(len(appColumnNames)-1)
+)
+
+// appRow is an app flattened to its columns, in appColumns order.
+func appRow(a latchkey.App) ([]any, error) {
+	redirects, err := encodeJSON(nonNil(a.RedirectURIs))
+	if err != nil {
+		return nil, err
+	}
+	resources, err := encodeJSON(nonNil(a.Resources))
+	if err != nil {
+		return nil, err
+	}
+	p := a.Policy
+	return []any{a.ID, a.ClientID, a.Name, a.SecretHash, redirects, resources, a.Management,
+		p.OTPLength, durMS(p.OTPExpiry), p.MaxFailures, durMS(p.LockoutDuration), durMS(p.MagicLinkExpiry),
+		durMS(p.AccessTokenTTL), durMS(p.IDTokenTTL), durMS(p.RefreshTokenTTL), durMS(p.SessionTTL),
+		p.HideUnknownUsers, p.PublicSignup, ms(a.SecretRotatedAt), ms(a.CreatedAt), ms(a.UpdatedAt),
+		a.Branding.SenderName, a.Branding.LogoURL, a.Branding.PrimaryColor}, nil
+}
+
+// nonNil stores a nil list as [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func scanApp(row scanner) (latchkey.App, error) {
+	var (
+		a                                        latchkey.App
+		redirects, resources                     string
+		otpExpiry, lockout, linkExpiry           int64
+		accessTTL, idTTL, refreshTTL, sessionTTL int64
+		rotated, created, updated                int64
+	)
+	p := &a.Policy
+	err := row.Scan(&a.ID, &a.ClientID, &a.Name, &a.SecretHash, &redirects, &resources, &a.Management,
+		&p.OTPLength, &otpExpiry, &p.MaxFailures, &lockout, &linkExpiry,
+		&accessTTL, &idTTL, &refreshTTL, &sessionTTL,
+		&p.HideUnknownUsers, &p.PublicSignup, &rotated, &created, &updated,
+		&a.Branding.SenderName, &a.Branding.LogoURL, &a.Branding.PrimaryColor)
+	if err != nil {
+		return latchkey.App{}, translate(err)
+	}
+	if err := decodeJSON(redirects, &a.RedirectURIs); err != nil {
+		return latchkey.App{}, err
+	}
+	if err := decodeJSON(resources, &a.Resources); err != nil {
+		return latchkey.App{}, err
+	}
+	p.OTPExpiry, p.LockoutDuration, p.MagicLinkExpiry = msDur(otpExpiry), msDur(lockout), msDur(linkExpiry)
+	p.AccessTokenTTL, p.IDTokenTTL = msDur(accessTTL), msDur(idTTL)
+	p.RefreshTokenTTL, p.SessionTTL = msDur(refreshTTL), msDur(sessionTTL)
+	a.SecretRotatedAt, a.CreatedAt, a.UpdatedAt = fromMS(rotated), fromMS(created), fromMS(updated)
+	return a, nil
+}
+
+// CreateApp adds app. ErrConflict if its ID or client ID is taken.
+func (s *Store) CreateApp(ctx context.Context, app latchkey.App) error {
+	row, err := appRow(app)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, insertApp, row...)
+	return translate(err)
+}
+
+// GetApp returns the app with this ID.
+func (s *Store) GetApp(ctx context.Context, id string) (latchkey.App, error) {
+	return scanApp(s.pool.QueryRow(ctx, selectApp+"WHERE id = $1", id))
+}
+
+// GetAppByClientID returns the app owning this client ID.
+func (s *Store) GetAppByClientID(ctx context.Context, clientID string) (latchkey.App, error) {
+	return scanApp(s.pool.QueryRow(ctx, selectApp+"WHERE client_id = $1", clientID))
+}
+
+// ListApps returns every app, oldest first; IDs break ties in byte order,
+// as SQLite compares them.
+func (s *Store) ListApps(ctx context.Context) ([]latchkey.App, error) {
+	rows, err := s.pool.Query(ctx, selectApp+`ORDER BY created_at, id COLLATE "C"`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var apps []latchkey.App
+	for rows.Next() {
+		a, err := scanApp(rows)
+		if err != nil {
+			return nil, err
+		}
+		apps = append(apps, a)
+	}
+	return apps, translate(rows.Err())
+}
+
+// UpdateApp applies update to the app in one transaction. The row is read
+// FOR UPDATE, so concurrent updates wait for each other and none is lost.
+// The ID and client ID are kept whatever update does.
+func (s *Store) UpdateApp(ctx context.Context, id string, update func(*latchkey.App) error) (latchkey.App, error) {
+	var out latchkey.App
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		a, err := scanApp(tx.QueryRow(ctx, selectApp+"WHERE id = $1 FOR UPDATE", id))
+		if err != nil {
+			return err
+		}
+		clientID := a.ClientID
+		if err := update(&a); err != nil {
+			return err
+		}
+		a.ID, a.ClientID = id, clientID
+		row, err := appRow(a)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, updateApp, append(row[2:], id)...); err != nil {
+			return translate(err)
+		}
+		out, err = scanApp(tx.QueryRow(ctx, selectApp+"WHERE id = $1", id))
+		return err
+	})
+	return out, err
+}
+
+// DeleteApp removes the app; its memberships, challenges, counters,
+// sessions and refresh tokens go with it through ON DELETE CASCADE.
+func (s *Store) DeleteApp(ctx context.Context, id string) error {
+	return affectedOne(s.pool.Exec(ctx, "DELETE FROM apps WHERE id = $1", id))
+}

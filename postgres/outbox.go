@@ -1,0 +1,165 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/latchkeyhq/latchkey"
+)
+
+const messageColumns = `id, app_id, channel, recipient, subject, body_text, body_html, sender, status, attempts,
+	last_error, provider, created_at, next_attempt_at, expires_at, sent_at`
+
+const selectMessage = "SELECT " + messageColumns + " FROM outbox "
+
+func insertMessage(ctx context.Context, tx pgx.Tx, m latchkey.Message) error {
+	_, err := tx.Exec(ctx, "INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(1, 16)+")",
+		m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, m.From, string(m.Status), m.Attempts,
+		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt))
+	return translate(err)
+}
+
+func scanMessage(row scanner) (latchkey.Message, error) {
+	var (
+		m                              latchkey.Message
+		channel, status                string
+		created, next, expires, sentAt int64
+	)
+	err := row.Scan(&m.ID, &m.AppID, &channel, &m.To, &m.Subject, &m.Text, &m.HTML, &m.From, &status, &m.Attempts,
+		&m.LastError, &m.Provider, &created, &next, &expires, &sentAt)
+	if err != nil {
+		return m, translate(err)
+	}
+	m.Channel, m.Status = latchkey.Channel(channel), latchkey.MessageStatus(status)
+	m.CreatedAt, m.NextAttemptAt, m.ExpiresAt, m.SentAt = fromMS(created), fromMS(next), fromMS(expires), fromMS(sentAt)
+	return m, nil
+}
+
+// scanMessages reads every row of a messages query and closes it.
+func scanMessages(rows pgx.Rows) ([]latchkey.Message, error) {
+	defer rows.Close()
+	var out []latchkey.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, translate(rows.Err())
+}
+
+// ClaimMessages leases due messages to the caller. The due rows are selected
+// FOR UPDATE SKIP LOCKED: a row another worker is claiming is passed over
+// instead of waited for, and one it has already claimed no longer matches
+// next_attempt_at <= now when PostgreSQL re-checks it, so concurrent workers
+// take disjoint batches.
+func (s *Store) ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]latchkey.Message, error) {
+	var out []latchkey.Message
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, selectMessage+`WHERE status = 'queued' AND next_attempt_at <= $1
+			ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED`, ms(now), sqlLimit(limit))
+		if err != nil {
+			return translate(err)
+		}
+		if out, err = scanMessages(rows); err != nil || len(out) == 0 {
+			return err
+		}
+		ids := make([]string, len(out))
+		for i := range out {
+			out[i].NextAttemptAt = leaseUntil
+			ids[i] = out[i].ID
+		}
+		_, err = tx.Exec(ctx, "UPDATE outbox SET next_attempt_at = $1 WHERE id = ANY($2)", ms(leaseUntil), ids)
+		return translate(err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdateMessage applies update to a message in one transaction, reading it
+// FOR UPDATE; one that is no longer queued loses its content.
+func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latchkey.Message) error) (latchkey.Message, error) {
+	var out latchkey.Message
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		m, err := scanMessage(tx.QueryRow(ctx, selectMessage+"WHERE id = $1 FOR UPDATE", id))
+		if err != nil {
+			return err
+		}
+		if err := update(&m); err != nil {
+			return err
+		}
+		if m.Status != latchkey.MessageQueued {
+			m.Subject, m.Text, m.HTML = "", "", ""
+		}
+		_, err = tx.Exec(ctx, `UPDATE outbox SET subject = $1, body_text = $2, body_html = $3, status = $4, attempts = $5,
+			last_error = $6, provider = $7, next_attempt_at = $8, sent_at = $9 WHERE id = $10`,
+			m.Subject, m.Text, m.HTML, string(m.Status), m.Attempts, m.LastError, m.Provider, ms(m.NextAttemptAt), ms(m.SentAt), id)
+		m.ID = id
+		out = m
+		return translate(err)
+	})
+	return out, err
+}
+
+// ListMessages returns messages, newest first, without their content.
+func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus, limit int) ([]latchkey.Message, error) {
+	query, args := selectMessage, []any{}
+	if status != "" {
+		query, args = query+"WHERE status = $1 ", append(args, string(status))
+	}
+	args = append(args, sqlLimit(limit))
+	rows, err := s.pool.Query(ctx, query+`ORDER BY created_at DESC, id COLLATE "C" LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out, err := scanMessages(rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Subject, out[i].Text, out[i].HTML = "", "", ""
+	}
+	return out, nil
+}
+
+// DeleteFinishedMessages removes delivered and failed messages.
+func (s *Store) DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error) {
+	return affected(s.pool.Exec(ctx, "DELETE FROM outbox WHERE status <> 'queued' AND created_at < $1", ms(before)))
+}
+
+// AddDevMessage stores a message the dev inbox captured.
+func (s *Store) AddDevMessage(ctx context.Context, m latchkey.DevMessage) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO dev_messages (id, app_id, channel, recipient, subject, body_text, body_html, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, ms(m.CreatedAt))
+	return translate(err)
+}
+
+// ListDevMessages returns captured messages, newest first; seq orders
+// messages captured in the same millisecond as SQLite's rowid does.
+func (s *Store) ListDevMessages(ctx context.Context, limit int) ([]latchkey.DevMessage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
+		FROM dev_messages ORDER BY created_at DESC, seq DESC LIMIT $1`, sqlLimit(limit))
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []latchkey.DevMessage
+	for rows.Next() {
+		var (
+			m       latchkey.DevMessage
+			channel string
+			created int64
+		)
+		if err := rows.Scan(&m.ID, &m.AppID, &channel, &m.To, &m.Subject, &m.Text, &m.HTML, &created); err != nil {
+			return nil, translate(err)
+		}
+		m.Channel, m.CreatedAt = latchkey.Channel(channel), fromMS(created)
+		out = append(out, m)
+	}
+	return out, translate(rows.Err())
+}
