@@ -116,21 +116,16 @@ func (s *system) init(ctx context.Context, e env) error {
 	s.users = users.NewService(s.store, e.now, e.rand)
 	s.sessions = sessions.New(sessions.Config{Store: s.store, Keyring: s.keyring, Issuer: s.issuer,
 		TenantID: s.tenantID, Now: e.now, Rand: e.rand})
-	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: s.senders(e), Log: s.log, Now: e.now, Rand: e.rand})
+	senders, err := s.senders(e)
+	if err != nil {
+		return err
+	}
+	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: senders, Log: s.log, Now: e.now, Rand: e.rand})
 	s.login = login.New(login.Config{Store: s.store, Users: s.users, Sessions: s.sessions, Keyring: s.keyring,
 		Delivery: s.outbox, PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
 	s.oauth = oauth2.NewServer(oauth2.Config{Apps: s.apps, Store: s.store, Issuer: s.issuer, TenantID: s.tenantID,
 		Now: e.now, Rand: e.rand, ClientTokenTTL: s.cfg.ClientTTL, Sessions: s.sessions})
 	return nil
-}
-
-// senders chooses each channel's providers: in dev mode, the dev inbox.
-func (s *system) senders(e env) map[latchkey.Channel][]delivery.Sender {
-	if !s.cfg.Dev {
-		return map[latchkey.Channel][]delivery.Sender{}
-	}
-	inbox := delivery.DevInbox{Store: s.store, Rand: e.rand}
-	return map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: {inbox}, latchkey.ChannelSMS: {inbox}}
 }
 
 func (s *system) Close() error { return s.store.Close() }
