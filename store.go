@@ -222,6 +222,10 @@ type OutboxStore interface {
 type DevInboxStore interface {
 	// AddDevMessage stores a captured message.
 	AddDevMessage(ctx context.Context, m DevMessage) error
-	// ListDevMessages returns up to limit captured messages, newest first.
-	ListDevMessages(ctx context.Context, limit int) ([]DevMessage, error)
+	// ListDevMessages returns up to limit captured messages, newest first:
+	// all of them, or only those to the address or number to when it is
+	// not empty.
+	ListDevMessages(ctx context.Context, to string, limit int) ([]DevMessage, error)
+	// DeleteDevMessages removes captured messages older than before.
+	DeleteDevMessages(ctx context.Context, before time.Time) (int, error)
 }

@@ -25,16 +25,12 @@ type devMessage struct {
 // devMessages returns the newest captured messages, only those to the
 // request's ?to= address when it names one.
 func (h *handler) devMessages(r *http.Request) ([]devMessage, error) {
-	list, err := h.DevInbox.ListDevMessages(r.Context(), devInboxLimit)
+	list, err := h.DevInbox.ListDevMessages(r.Context(), r.URL.Query().Get("to"), devInboxLimit)
 	if err != nil {
 		return nil, err
 	}
-	to := r.URL.Query().Get("to")
 	out := make([]devMessage, 0, len(list))
 	for _, m := range list {
-		if to != "" && m.To != to {
-			continue
-		}
 		out = append(out, devMessage{ID: m.ID, Channel: string(m.Channel), To: m.To, Subject: m.Subject, Text: m.Text,
 			HTML: m.HTML, CreatedAt: dateTime(m.CreatedAt)})
 	}

@@ -141,9 +141,9 @@ func (s *Store) AddDevMessage(ctx context.Context, m latchkey.DevMessage) error 
 
 // ListDevMessages returns captured messages, newest first; seq orders
 // messages captured in the same millisecond as SQLite's rowid does.
-func (s *Store) ListDevMessages(ctx context.Context, limit int) ([]latchkey.DevMessage, error) {
+func (s *Store) ListDevMessages(ctx context.Context, to string, limit int) ([]latchkey.DevMessage, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
-		FROM dev_messages ORDER BY created_at DESC, seq DESC LIMIT $1`, sqlLimit(limit))
+		FROM dev_messages WHERE $1 = '' OR recipient = $1 ORDER BY created_at DESC, seq DESC LIMIT $2`, to, sqlLimit(limit))
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -162,4 +162,9 @@ func (s *Store) ListDevMessages(ctx context.Context, limit int) ([]latchkey.DevM
 		out = append(out, m)
 	}
 	return out, translate(rows.Err())
+}
+
+// DeleteDevMessages removes captured messages older than before.
+func (s *Store) DeleteDevMessages(ctx context.Context, before time.Time) (int, error) {
+	return affected(s.pool.Exec(ctx, "DELETE FROM dev_messages WHERE created_at < $1", ms(before)))
 }

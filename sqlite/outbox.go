@@ -133,9 +133,9 @@ func (s *Store) AddDevMessage(ctx context.Context, m latchkey.DevMessage) error 
 }
 
 // ListDevMessages returns captured messages, newest first.
-func (s *Store) ListDevMessages(ctx context.Context, limit int) ([]latchkey.DevMessage, error) {
+func (s *Store) ListDevMessages(ctx context.Context, to string, limit int) ([]latchkey.DevMessage, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
-		FROM dev_messages ORDER BY created_at DESC, rowid DESC LIMIT ?`, limit)
+		FROM dev_messages WHERE ? = '' OR recipient = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`, to, to, limit)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -154,4 +154,14 @@ func (s *Store) ListDevMessages(ctx context.Context, limit int) ([]latchkey.DevM
 		out = append(out, m)
 	}
 	return out, translate(rows.Err())
+}
+
+// DeleteDevMessages removes captured messages older than before.
+func (s *Store) DeleteDevMessages(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.write.ExecContext(ctx, "DELETE FROM dev_messages WHERE created_at < ?", ms(before))
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), translate(err)
 }

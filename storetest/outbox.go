@@ -133,12 +133,25 @@ func testDevInbox(t *testing.T, s latchkey.Store) {
 			Text: "T", HTML: "<p>H</p>", CreatedAt: base.Add(time.Duration(i) * time.Second)}
 		mustNoErr(t, s.AddDevMessage(ctx(), m), "AddDevMessage")
 	}
-	list, err := s.ListDevMessages(ctx(), 10)
+	list, err := s.ListDevMessages(ctx(), "", 10)
 	mustNoErr(t, err, "ListDevMessages")
 	if len(list) != 2 || list[0].To != "second@example.com" || list[0].HTML != "<p>H</p>" {
 		t.Fatalf("ListDevMessages = %+v; want newest first with content", list)
 	}
-	if one, _ := s.ListDevMessages(ctx(), 1); len(one) != 1 {
+	if one, _ := s.ListDevMessages(ctx(), "", 1); len(one) != 1 {
 		t.Fatal("ListDevMessages ignores its limit")
+	}
+	only, err := s.ListDevMessages(ctx(), "first@example.com", 10)
+	mustNoErr(t, err, "ListDevMessages to one address")
+	if len(only) != 1 || only[0].To != "first@example.com" {
+		t.Fatalf("ListDevMessages to first@example.com = %+v", only)
+	}
+	n, err := s.DeleteDevMessages(ctx(), base.Add(time.Second))
+	mustNoErr(t, err, "DeleteDevMessages")
+	if n != 1 {
+		t.Fatalf("DeleteDevMessages removed %d; want the older one", n)
+	}
+	if rest, _ := s.ListDevMessages(ctx(), "", 10); len(rest) != 1 || rest[0].To != "second@example.com" {
+		t.Fatalf("after DeleteDevMessages: %+v", rest)
 	}
 }

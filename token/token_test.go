@@ -368,3 +368,15 @@ func hs256(t *testing.T, e *env, kid, payload string) string {
 	}
 	return raw
 }
+
+func TestSigningRate(t *testing.T) {
+	for _, alg := range token.Algorithms {
+		rate, err := token.SigningRate(context.Background(), alg, 50*time.Millisecond, time.Now, rand.Reader)
+		if err != nil || rate <= 0 {
+			t.Fatalf("SigningRate(%s) = %v, %v; want a positive rate", alg, rate, err)
+		}
+	}
+	if _, err := token.SigningRate(context.Background(), "HS256", time.Millisecond, time.Now, rand.Reader); err == nil {
+		t.Fatal("SigningRate accepted an algorithm Latchkey does not sign with")
+	}
+}

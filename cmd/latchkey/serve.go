@@ -162,6 +162,7 @@ func (s *system) purge(ctx context.Context, cutoff time.Time) {
 		{"challenges", s.store.DeleteExpiredChallenges},
 		{"sessions", s.store.DeleteEndedSessions},
 		{"messages", s.store.DeleteFinishedMessages},
+		{"dev inbox messages", s.store.DeleteDevMessages},
 	}
 	for _, p := range purges {
 		if n, err := p.fn(ctx, cutoff); err != nil {
