@@ -45,6 +45,7 @@ var coreVars = []Var{
 	{"LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},
 	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server waits for requests in flight (1s to 5m)"},
+	{"LATCHKEY_PPROF_ADDR", "", "when set, serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060"},
 }
 
 // Config is the validated configuration.
@@ -66,6 +67,7 @@ type Config struct {
 	LogJSON     bool
 	Shutdown    time.Duration
 	Delivery    Delivery
+	PprofAddr   string
 
 	publicURLSet, issuerSet bool // whether the URLs were given or derived
 }
@@ -101,6 +103,9 @@ func Load(getenv func(string) string) (Config, error) {
 		Shutdown:    l.duration("LATCHKEY_SHUTDOWN_TIMEOUT", time.Second, 5*time.Minute),
 	}
 	c.Delivery = l.delivery(c.Dev)
+	if v := strings.TrimSpace(getenv("LATCHKEY_PPROF_ADDR")); v != "" {
+		c.PprofAddr = l.addr("LATCHKEY_PPROF_ADDR")
+	}
 	c.publicURLSet = strings.TrimSpace(getenv("LATCHKEY_PUBLIC_URL")) != ""
 	c.issuerSet = strings.TrimSpace(getenv("LATCHKEY_ISSUER")) != ""
 	before := len(l.problems)

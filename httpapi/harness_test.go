@@ -33,7 +33,7 @@ import (
 // harness is a real Latchkey HTTP handler on a real SQLite file, served by
 // httptest, with a settable clock and the dev inbox as its delivery.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	store  latchkey.Store
 	clock  *fake.Clock
@@ -50,9 +50,9 @@ type harnessOptions struct {
 	noDelivery bool // no provider: as a server outside dev mode
 }
 
-func newHarness(t *testing.T) *harness { return newHarnessWith(t, harnessOptions{}) }
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
 
-func newHarnessWith(t *testing.T, opts harnessOptions) *harness {
+func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
 	clock := fake.NewClock(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
 	ctx := context.Background()
@@ -134,7 +134,7 @@ func (c *client) clientToken() string {
 
 // response is a captured HTTP response.
 type response struct {
-	t      *testing.T
+	t      testing.TB
 	status int
 	header http.Header
 	body   []byte
@@ -306,7 +306,7 @@ func (h *harness) dumpTables() string {
 }
 
 // dumpSQL lists tables with listQuery and returns all their values.
-func dumpSQL(t *testing.T, db *sql.DB, listQuery, prefix string) string {
+func dumpSQL(t testing.TB, db *sql.DB, listQuery, prefix string) string {
 	t.Helper()
 	rows, err := db.Query(listQuery)
 	if err != nil {
@@ -341,3 +341,7 @@ func dumpSQL(t *testing.T, db *sql.DB, listQuery, prefix string) string {
 	}
 	return dump.String()
 }
+
+// appChangeDelay is how long a change to an app may take to reach the API,
+// which caches apps for two seconds.
+const appChangeDelay = 2 * time.Second

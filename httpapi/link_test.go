@@ -163,6 +163,7 @@ func TestHideUnknownUsers(t *testing.T) {
 	if _, err := h.apps.Update(t.Context(), c.app.ID, func(a *appT) { a.Policy.HideUnknownUsers = true }); err != nil {
 		t.Fatal(err)
 	}
+	h.clock.Advance(appChangeDelay)
 	for _, channel := range []string{"email", "sms", "direct"} {
 		known := c.sendOTP(map[string]any{"channel": channel, "identifier": "known@example.com", "identifier_type": "email"})
 		unknown := c.sendOTP(map[string]any{"channel": channel, "identifier": "ghost@example.com", "identifier_type": "email"})
@@ -202,6 +203,7 @@ func TestPublicSignup(t *testing.T) {
 	if _, err := h.apps.Update(t.Context(), c.app.ID, func(a *appT) { a.Policy.PublicSignup = true }); err != nil {
 		t.Fatal(err)
 	}
+	h.clock.Advance(appChangeDelay)
 	c.sendOTP(map[string]any{"channel": "email", "identifier": "new@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)
 	u := result(t, c.call(http.MethodGet, "/cis/v1/users/email/new@example.com", nil).wantStatus(http.StatusOK))
 	if u["status"] != "Pending" {

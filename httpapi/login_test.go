@@ -79,7 +79,7 @@ func TestSampleAppRequests(t *testing.T) {
 }
 
 // linkCodeOf follows a magic link and returns the code the redirect carries.
-func linkCodeOf(t *testing.T, h *harness, link string) string {
+func linkCodeOf(t testing.TB, h *harness, link string) string {
 	t.Helper()
 	loc := follow(t, link)
 	u, err := url.Parse(loc)
@@ -90,7 +90,7 @@ func linkCodeOf(t *testing.T, h *harness, link string) string {
 }
 
 // follow GETs a link without following the redirect and returns Location.
-func follow(t *testing.T, link string) string {
+func follow(t testing.TB, link string) string {
 	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get(link)
@@ -438,7 +438,7 @@ func TestConcurrentGuessesCannotOutrunTheLimit(t *testing.T) {
 }
 
 // raceCalls runs n calls released together and counts their statuses.
-func raceCalls(t *testing.T, n int, call func() response) map[int]int {
+func raceCalls(t testing.TB, n int, call func() response) map[int]int {
 	t.Helper()
 	var (
 		wg       sync.WaitGroup

@@ -51,7 +51,7 @@ func TestClientCredentialsResponse(t *testing.T) {
 	}
 }
 
-func decodeClaims(t *testing.T, raw string) map[string]any {
+func decodeClaims(t testing.TB, raw string) map[string]any {
 	t.Helper()
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
@@ -189,7 +189,7 @@ func TestBearerAuthentication(t *testing.T) {
 	wantInvalid("revoked app", d.token)
 }
 
-func mustSignType(t *testing.T, h *harness, typ string, claims map[string]any) string {
+func mustSignType(t testing.TB, h *harness, typ string, claims map[string]any) string {
 	t.Helper()
 	raw, err := h.issuer.Sign(context.Background(), typ, claims)
 	if err != nil {
@@ -254,4 +254,18 @@ func TestHealthAndFallbacks(t *testing.T) {
 	}
 	h.store.Close()
 	h.callWith("", http.MethodGet, "/readyz", nil).wantStatus(http.StatusServiceUnavailable)
+}
+
+// TestAppChangesReachTheAPIWithinTwoSeconds pins the bearer cache's bound:
+// a token already in use keeps working at most two seconds after its app is
+// deleted.
+func TestAppChangesReachTheAPIWithinTwoSeconds(t *testing.T) {
+	h := newHarness(t)
+	c := h.newClient("Cached", false)
+	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusOK)
+	if _, err := h.apps.Delete(context.Background(), c.app.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(appChangeDelay)
+	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusUnauthorized)
 }

@@ -229,7 +229,7 @@ func TestRevocationEndpoint(t *testing.T) {
 		wantStatus(http.StatusBadRequest)
 }
 
-func decode(t *testing.T, r response, v any) {
+func decode(t testing.TB, r response, v any) {
 	t.Helper()
 	if err := jsonUnmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)

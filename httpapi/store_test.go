@@ -30,7 +30,7 @@ func postgresURL() string {
 
 // openTestStore opens a fresh, migrated store for one test and returns it
 // with its SQLite path or PostgreSQL schema.
-func openTestStore(t *testing.T, now time.Time) (latchkey.Store, string) {
+func openTestStore(t testing.TB, now time.Time) (latchkey.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	if os.Getenv("LATCHKEY_TEST_STORE") == "postgres" {
@@ -71,7 +71,7 @@ func openTestStore(t *testing.T, now time.Time) (latchkey.Store, string) {
 
 // dumpPostgres returns every value of every table of the schema but the
 // dev inbox.
-func dumpPostgres(t *testing.T, schema string) string {
+func dumpPostgres(t testing.TB, schema string) string {
 	t.Helper()
 	db, err := sql.Open("pgx", postgresURL())
 	if err != nil {

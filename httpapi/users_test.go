@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-func result(t *testing.T, r response) map[string]any {
+func result(t testing.TB, r response) map[string]any {
 	t.Helper()
 	res, ok := r.json()["result"].(map[string]any)
 	if !ok {

@@ -104,12 +104,13 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	grants map[string]Grant
+	cache  *bearerCache
 }
 
 // NewServer returns a Server that knows the client_credentials grant; more
 // grants are added with AddGrant.
 func NewServer(cfg Config) *Server {
-	s := &Server{cfg: cfg, grants: map[string]Grant{}}
+	s := &Server{cfg: cfg, grants: map[string]Grant{}, cache: newBearerCache()}
 	s.grants[GrantClientCredentials] = clientCredentials{s}
 	if cfg.Sessions != nil {
 		s.grants[GrantRefreshToken] = refreshGrant{cfg.Sessions}
@@ -218,32 +219,54 @@ var errInvalidToken = &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: 
 // AuthenticateBearer checks an Authorization header carrying a client access
 // token for Latchkey's API: signature, type, issuer, expiry, audience and
 // grant, then that the app still exists and the token predates no secret
-// rotation. It returns the calling app.
+// rotation. It returns the calling app. Verified tokens and their apps are
+// cached (see cache.go).
 func (s *Server) AuthenticateBearer(ctx context.Context, header string) (latchkey.App, error) {
 	scheme, raw, ok := strings.Cut(header, " ")
+	raw = strings.TrimSpace(raw)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		return latchkey.App{}, errInvalidToken
 	}
-	var c ClientClaims
-	if _, err := s.cfg.Issuer.Verify(ctx, strings.TrimSpace(raw), token.TypeAccessToken, &c); err != nil {
-		return latchkey.App{}, asUnauthorized(err)
+	now := s.cfg.Now()
+	key := tokenKey(raw)
+	entry := s.cache.get(key, now)
+	if entry == nil {
+		claims, err := s.verifyClientToken(ctx, raw)
+		if err != nil {
+			return latchkey.App{}, err
+		}
+		entry = &cachedBearer{claims: claims, expiry: time.Unix(claims.Expiry, 0)}
 	}
-	if c.Audience != token.DefaultAudience || c.GrantType != GrantClientCredentials || c.Subject != c.ClientID {
-		return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token",
-			Err: fmt.Errorf("not a client access token for this API (aud %q, gty %q)", c.Audience, c.GrantType)}
+	if !now.Before(entry.appExpiry) {
+		app, err := s.cfg.Store.GetAppByClientID(ctx, entry.claims.ClientID)
+		if latchkey.ErrorCode(err) == latchkey.CodeNotFound {
+			return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token", Err: err}
+		}
+		if err != nil {
+			return latchkey.App{}, err
+		}
+		entry.app, entry.appExpiry = app, now.Add(appTTL)
+		s.cache.put(key, *entry, now)
 	}
-	app, err := s.cfg.Store.GetAppByClientID(ctx, c.ClientID)
-	if latchkey.ErrorCode(err) == latchkey.CodeNotFound {
-		return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token", Err: err}
-	}
-	if err != nil {
-		return latchkey.App{}, err
-	}
+	c, app := entry.claims, entry.app
 	if app.ID != c.AppID || c.IssuedAt < app.SecretRotatedAt.Unix() {
 		return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token",
 			Err: fmt.Errorf("token predates the app's secret rotation or names another app")}
 	}
 	return app, nil
+}
+
+// verifyClientToken checks a token's signature and claims.
+func (s *Server) verifyClientToken(ctx context.Context, raw string) (ClientClaims, error) {
+	var c ClientClaims
+	if _, err := s.cfg.Issuer.Verify(ctx, raw, token.TypeAccessToken, &c); err != nil {
+		return c, asUnauthorized(err)
+	}
+	if c.Audience != token.DefaultAudience || c.GrantType != GrantClientCredentials || c.Subject != c.ClientID {
+		return c, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token",
+			Err: fmt.Errorf("not a client access token for this API (aud %q, gty %q)", c.Audience, c.GrantType)}
+	}
+	return c, nil
 }
 
 // asUnauthorized turns a verification failure into the API's 401, keeping

@@ -25,7 +25,7 @@ import (
 const urlEnv = "LATCHKEY_TEST_POSTGRES_URL"
 
 // testURL returns the test server's URL, or skips the test without one.
-func testURL(t *testing.T) string {
+func testURL(t testing.TB) string {
 	t.Helper()
 	url := os.Getenv(urlEnv)
 	if url == "" {
@@ -36,7 +36,7 @@ func testURL(t *testing.T) string {
 
 // adminPool opens a plain pool on the test database, for creating and
 // dropping schemas and for looking behind the Store's back.
-func adminPool(t *testing.T, url string) *pgxpool.Pool {
+func adminPool(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -49,7 +49,7 @@ func adminPool(t *testing.T, url string) *pgxpool.Pool {
 // schemaName returns a new random schema name and arranges for the schema
 // (if anything created it) to be dropped when the test ends, so runs never
 // collide and leave nothing behind.
-func schemaName(t *testing.T, admin *pgxpool.Pool) string {
+func schemaName(t testing.TB, admin *pgxpool.Pool) string {
 	t.Helper()
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
@@ -65,7 +65,7 @@ func schemaName(t *testing.T, admin *pgxpool.Pool) string {
 }
 
 // createSchema makes a fresh empty schema for one test.
-func createSchema(t *testing.T, admin *pgxpool.Pool) string {
+func createSchema(t testing.TB, admin *pgxpool.Pool) string {
 	t.Helper()
 	name := schemaName(t, admin)
 	if _, err := admin.Exec(context.Background(), "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
@@ -76,7 +76,7 @@ func createSchema(t *testing.T, admin *pgxpool.Pool) string {
 
 // openStore opens a Store on schema, closed when the test ends (before the
 // schema is dropped: cleanups run last first).
-func openStore(t *testing.T, url, schema string) *postgres.Store {
+func openStore(t testing.TB, url, schema string) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema})
 	if err != nil {
@@ -87,7 +87,7 @@ func openStore(t *testing.T, url, schema string) *postgres.Store {
 }
 
 // mustOpen opens a migrated store on a fresh schema.
-func mustOpen(t *testing.T, url string, admin *pgxpool.Pool) *postgres.Store {
+func mustOpen(t testing.TB, url string, admin *pgxpool.Pool) *postgres.Store {
 	t.Helper()
 	s := openStore(t, url, createSchema(t, admin))
 	if _, err := s.Migrate(context.Background(), rand.Reader, time.Now()); err != nil {
@@ -266,4 +266,10 @@ func migrationVersions(t *testing.T) []int {
 		out = append(out, v)
 	}
 	return out
+}
+
+func BenchmarkStore(b *testing.B) {
+	url := testURL(b)
+	admin := adminPool(b, url)
+	storetest.Bench(b, func(b *testing.B) latchkey.Store { return mustOpen(b, url, admin) })
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 
 	"github.com/latchkeyhq/latchkey"
@@ -120,7 +119,7 @@ func (s *Store) ListApps(ctx context.Context) ([]latchkey.App, error) {
 // UpdateApp applies update to the app in one transaction.
 func (s *Store) UpdateApp(ctx context.Context, id string, update func(*latchkey.App) error) (latchkey.App, error) {
 	var out latchkey.App
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		a, err := scanApp(tx.QueryRowContext(ctx, "SELECT "+appColumns+" FROM apps WHERE id = ?", id))
 		if err != nil {
 			return err

@@ -33,7 +33,7 @@ func scanChallenge(row scanner) (latchkey.Challenge, error) {
 // CreateChallenge invalidates the subject's live challenge of this kind,
 // adds the new one and queues its message, all in one transaction.
 func (s *Store) CreateChallenge(ctx context.Context, c latchkey.Challenge, msg *latchkey.Message) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *tx) error {
 		if _, err := tx.ExecContext(ctx,
 			"UPDATE challenges SET consumed_at = ? WHERE app_id = ? AND kind = ? AND subject = ? AND consumed_at = 0",
 			ms(c.CreatedAt), c.AppID, string(c.Kind), c.Subject); err != nil {
@@ -83,7 +83,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) 
 // those before it.
 func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchkey.ChallengeKind, subject string, now time.Time,
 	attempt func(*latchkey.AttemptCounter, *latchkey.Challenge) (bool, error)) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *tx) error {
 		c := latchkey.AttemptCounter{AppID: appID, Subject: subject}
 		var locked int64
 		err := tx.QueryRowContext(ctx, "SELECT failures, locked_until FROM attempt_counters WHERE app_id = ? AND subject = ?",
@@ -120,7 +120,7 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 // DeleteExpiredChallenges removes challenges past use and idle counters.
 func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (int, error) {
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		res, err := tx.ExecContext(ctx,
 			"DELETE FROM challenges WHERE expires_at < ? OR (consumed_at <> 0 AND consumed_at < ?)", ms(before), ms(before))
 		if err != nil {

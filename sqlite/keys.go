@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"time"
 
@@ -46,10 +45,10 @@ func (s *Store) ListKeys(ctx context.Context) ([]latchkey.SigningKey, error) {
 // CreateKey adds a key; the partial unique index refuses a second Current or
 // Next key.
 func (s *Store) CreateKey(ctx context.Context, k latchkey.SigningKey) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return insertKey(ctx, tx, k) })
+	return s.inTx(ctx, func(tx *tx) error { return insertKey(ctx, tx, k) })
 }
 
-func insertKey(ctx context.Context, tx *sql.Tx, k latchkey.SigningKey) error {
+func insertKey(ctx context.Context, tx *tx, k latchkey.SigningKey) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO signing_keys ("+keyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		k.ID, k.Algorithm, string(k.State), k.PrivateSealed, string(k.PublicJWK),
 		ms(k.CreatedAt), ms(k.ActivatedAt), ms(k.RetiredAt), ms(k.PublishUntil))
@@ -58,7 +57,7 @@ func insertKey(ctx context.Context, tx *sql.Tx, k latchkey.SigningKey) error {
 
 // DeleteKey removes a key that is not Current.
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *tx) error {
 		var state string
 		if err := tx.QueryRowContext(ctx, "SELECT state FROM signing_keys WHERE id = ?", id).Scan(&state); err != nil {
 			return translate(err)
@@ -74,7 +73,7 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 // Next key, all or nothing. Each step is conditional on the key still being
 // in the state the caller saw, so two nodes rotating at once cannot both win.
 func (s *Store) RotateKeys(ctx context.Context, r latchkey.KeyRotation) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *tx) error {
 		if r.RetireID != "" {
 			err := affectedOne(tx.ExecContext(ctx,
 				"UPDATE signing_keys SET state = 'retired', retired_at = ?, publish_until = ? WHERE id = ? AND state = 'current'",

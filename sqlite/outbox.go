@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -11,7 +10,7 @@ import (
 const messageColumns = `id, app_id, channel, recipient, subject, body_text, body_html, sender, status, attempts,
 	last_error, provider, created_at, next_attempt_at, expires_at, sent_at`
 
-func insertMessage(ctx context.Context, tx *sql.Tx, m latchkey.Message) error {
+func insertMessage(ctx context.Context, tx *tx, m latchkey.Message) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(16)+")",
 		m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, m.From, string(m.Status), m.Attempts,
 		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt))
@@ -38,7 +37,7 @@ func scanMessage(row scanner) (latchkey.Message, error) {
 // connection makes the select-and-update atomic.
 func (s *Store) ClaimMessages(ctx context.Context, now, leaseUntil time.Time, limit int) ([]latchkey.Message, error) {
 	var out []latchkey.Message
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+messageColumns+
 			" FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at LIMIT ?", ms(now), limit)
 		if err != nil {
@@ -71,7 +70,7 @@ func (s *Store) ClaimMessages(ctx context.Context, now, leaseUntil time.Time, li
 // loses its content.
 func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latchkey.Message) error) (latchkey.Message, error) {
 	var out latchkey.Message
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		m, err := scanMessage(tx.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM outbox WHERE id = ?", id))
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -53,7 +52,7 @@ func scanRefresh(row scanner) (latchkey.RefreshToken, error) {
 	return t, nil
 }
 
-func insertRefresh(ctx context.Context, tx *sql.Tx, t latchkey.RefreshToken) error {
+func insertRefresh(ctx context.Context, tx *tx, t latchkey.RefreshToken) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO refresh_tokens ("+refreshColumns+") VALUES ("+placeholders(11)+")",
 		t.ID, t.Hash, t.FamilyID, t.SessionID, t.AppID, t.UserID, t.Audience,
 		ms(t.CreatedAt), ms(t.ExpiresAt), ms(t.UsedAt), ms(t.RevokedAt))
@@ -66,7 +65,7 @@ func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, t latc
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *tx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(8)+")", row...); err != nil {
 			return translate(err)
 		}
@@ -82,7 +81,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (latchkey.Session, er
 // ExtendSession updates a live session and adds a refresh token.
 func (s *Store) ExtendSession(ctx context.Context, id string, now time.Time, update func(*latchkey.Session) error, t latchkey.RefreshToken) (latchkey.Session, error) {
 	var out latchkey.Session
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		sess, err := scanSession(tx.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
 		if err != nil {
 			return err
@@ -133,7 +132,7 @@ func (s *Store) ListSessions(ctx context.Context, appID, userID string, now time
 
 // RevokeSession ends a session and its refresh tokens.
 func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *tx) error {
 		var exists int
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM sessions WHERE id = ?", id).Scan(&exists); err != nil {
 			return translate(err)
@@ -144,7 +143,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 
 // revokeSessions ends the live sessions matching where, and every unrevoked
 // refresh token issued in them.
-func revokeSessions(ctx context.Context, tx *sql.Tx, now time.Time, where string, args ...any) error {
+func revokeSessions(ctx context.Context, tx *tx, now time.Time, where string, args ...any) error {
 	if _, err := tx.ExecContext(ctx, "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at = 0 AND session_id IN (SELECT id FROM sessions WHERE "+where+")",
 		append([]any{ms(now)}, args...)...); err != nil {
 		return translate(err)
@@ -160,7 +159,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, appID, userID string, no
 		where, args = where+" AND app_id = ?", append(args, appID)
 	}
 	var n int
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM sessions WHERE revoked_at = 0 AND "+where, args...).Scan(&n); err != nil {
 			return translate(err)
 		}
@@ -177,7 +176,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, appID string, hash []byt
 		old      latchkey.RefreshToken
 		replayed bool
 	)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		var err error
 		old, err = scanRefresh(tx.QueryRowContext(ctx, "SELECT "+refreshColumns+" FROM refresh_tokens WHERE hash = ? AND app_id = ?", hash, appID))
 		if err != nil {
@@ -214,7 +213,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, appID string, hash []byt
 
 // revokeFamily revokes every token of old's family and the session they
 // belong to.
-func revokeFamily(ctx context.Context, tx *sql.Tx, old latchkey.RefreshToken, now time.Time) error {
+func revokeFamily(ctx context.Context, tx *tx, old latchkey.RefreshToken, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at = 0",
 		ms(now), old.FamilyID); err != nil {
 		return translate(err)
@@ -224,7 +223,7 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, old latchkey.RefreshToken, no
 
 // RevokeRefreshToken revokes the family of one of the app's refresh tokens.
 func (s *Store) RevokeRefreshToken(ctx context.Context, appID string, hash []byte, now time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *tx) error {
 		old, err := scanRefresh(tx.QueryRowContext(ctx, "SELECT "+refreshColumns+" FROM refresh_tokens WHERE hash = ? AND app_id = ?", hash, appID))
 		if err != nil {
 			return err

@@ -37,8 +37,8 @@ var migrations embed.FS
 
 // Store is a latchkey.Store on one SQLite file.
 type Store struct {
-	write *sql.DB // one connection: every write and read-modify-write
-	read  *sql.DB // a pool for plain reads
+	write *pool // one connection: every write and read-modify-write
+	read  *pool // a pool for plain reads
 	path  string
 }
 
@@ -82,7 +82,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
-	s := &Store{write: write, read: read, path: path}
+	s := &Store{write: newPool(write), read: newPool(read), path: path}
 	if err := s.Ping(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -112,6 +112,9 @@ func dataSourceName(path, sync string) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous("+sync+")")
+	q.Add("_pragma", "mmap_size(268435456)")
+	q.Add("_pragma", "cache_size(-32000)")
+	q.Add("_pragma", "wal_autocheckpoint(8000)")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }
@@ -134,7 +137,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // transaction, and creates the tenant on a new database. It returns the
 // versions it applied.
 func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]int, error) {
-	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	if _, err := s.write.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return nil, fmt.Errorf("sqlite: migrate: %w", err)
 	}
@@ -198,7 +201,7 @@ func (s *Store) applyMigration(ctx context.Context, f migrationFile, now time.Ti
 	if !errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("sqlite: migration %s: %w", f.name, err)
 	}
-	if _, err := tx.ExecContext(ctx, f.sql); err != nil {
+	if _, err := tx.Tx.ExecContext(ctx, f.sql); err != nil { // a script of several statements: not prepared
 		return false, fmt.Errorf("sqlite: migration %s: %w", f.name, err)
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
@@ -226,7 +229,7 @@ func (s *Store) QueryPragma(ctx context.Context, name string, dest any) error {
 	if !validPragma.MatchString(name) {
 		return fmt.Errorf("sqlite: invalid pragma name %q", name)
 	}
-	return s.write.QueryRowContext(ctx, "PRAGMA "+name).Scan(dest)
+	return s.write.DB.QueryRowContext(ctx, "PRAGMA "+name).Scan(dest)
 }
 
 var validPragma = regexp.MustCompile(`^[a-z_]+$`)
@@ -239,7 +242,7 @@ func (s *Store) TenantID(ctx context.Context) (string, error) {
 }
 
 // inTx runs fn in a write transaction and commits it when fn succeeds.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, fn func(*tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return translate(err)

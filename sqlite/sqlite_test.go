@@ -66,3 +66,17 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		t.Fatalf("tenant changed from %q to %q on re-migration", tenant, again)
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) latchkey.Store {
+		s, err := sqlite.Open(filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		if _, err := s.Migrate(context.Background(), rand.Reader, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}

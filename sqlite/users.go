@@ -103,7 +103,7 @@ func (s *Store) CreateUser(ctx context.Context, user latchkey.User, member latch
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *tx) error {
 		if _, err := tx.ExecContext(ctx, insertUser, row...); err != nil {
 			return translate(err)
 		}
@@ -112,7 +112,7 @@ func (s *Store) CreateUser(ctx context.Context, user latchkey.User, member latch
 	})
 }
 
-func insertMember(ctx context.Context, tx *sql.Tx, m latchkey.AppUser) error {
+func insertMember(ctx context.Context, tx *tx, m latchkey.AppUser) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO app_users ("+memberColumns+") VALUES (?, ?, ?, ?, ?)",
 		m.AppID, m.UserID, m.ExternalAccountID, rawOrEmpty(m.CustomAppData), ms(m.AddedAt))
 	return translate(err)
@@ -199,7 +199,7 @@ func (s *Store) ListUsers(ctx context.Context, f latchkey.UserFilter) (latchkey.
 // UpdateUser applies update to the user in one transaction.
 func (s *Store) UpdateUser(ctx context.Context, id string, update func(*latchkey.User) error) (latchkey.User, error) {
 	var out latchkey.User
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		u, err := scanUser(tx.QueryRowContext(ctx, selectUser+"WHERE id = ?", id))
 		if err != nil {
 			return err
@@ -213,7 +213,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(*latchkey
 	return out, err
 }
 
-func writeUser(ctx context.Context, tx *sql.Tx, id string, u latchkey.User) (latchkey.User, error) {
+func writeUser(ctx context.Context, tx *tx, id string, u latchkey.User) (latchkey.User, error) {
 	u.ID = id
 	row, err := userRow(u)
 	if err != nil {
@@ -232,7 +232,7 @@ func (s *Store) UpdateUserInApp(ctx context.Context, appID, userID string, updat
 		outUser   latchkey.User
 		outMember latchkey.AppUser
 	)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *tx) error {
 		m, err := scanMember(tx.QueryRowContext(ctx,
 			"SELECT "+memberColumns+" FROM app_users WHERE app_id = ? AND user_id = ?", appID, userID))
 		if err != nil {
@@ -282,7 +282,7 @@ func scanMember(row scanner) (latchkey.AppUser, error) {
 
 // AddAppUser makes the user a member of the app.
 func (s *Store) AddAppUser(ctx context.Context, member latchkey.AppUser) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return insertMember(ctx, tx, member) })
+	return s.inTx(ctx, func(tx *tx) error { return insertMember(ctx, tx, member) })
 }
 
 // RemoveAppUser ends the user's membership in the app.

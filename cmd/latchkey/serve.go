@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"text/tabwriter"
 	"time"
 
@@ -85,6 +86,9 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 		"public_url", sys.cfg.PublicURL, "issuer", sys.cfg.Issuer, "database", sys.cfg.Database.Driver, "dev", sys.cfg.Dev)
 	if e.listening != nil {
 		e.listening(ln.Addr().String())
+	}
+	if sys.cfg.PprofAddr != "" {
+		go servePprof(ctx, sys)
 	}
 	go sys.maintain(ctx, e)
 	go sys.outbox.Run(ctx)
@@ -170,5 +174,25 @@ func (s *system) purge(ctx context.Context, cutoff time.Time) {
 		} else if n > 0 {
 			s.log.Info("purged", "what", p.what, "count", n)
 		}
+	}
+}
+
+// servePprof serves Go's profiler on its own address, never on the API's,
+// so it is reachable only where the operator chose (e.g. loopback).
+func servePprof(ctx context.Context, sys *system) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: sys.cfg.PprofAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	sys.log.Info("profiler listening", "addr", sys.cfg.PprofAddr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		sys.log.Error("profiler", "err", err)
 	}
 }

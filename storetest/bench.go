@@ -1,0 +1,148 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey"
+)
+
+// NewBenchStore opens a fresh, migrated and empty store for a benchmark.
+type NewBenchStore func(b *testing.B) latchkey.Store
+
+// Bench measures the store operations a login makes, so backends can be
+// compared operation by operation: the reads every request does, and the
+// writes of a send (CreateChallenge), an authentication (AttemptChallenge,
+// UpdateUser, CreateSession) and a refresh (RotateRefreshToken).
+func Bench(b *testing.B, newStore NewBenchStore) {
+	benches := []struct {
+		name string
+		fn   func(*testing.B, latchkey.Store)
+	}{
+		{"GetAppByClientID", benchGetApp},
+		{"GetUserByEmail", benchGetUser},
+		{"CreateChallenge", benchCreateChallenge},
+		{"AttemptChallenge", benchAttempt},
+		{"UpdateUser", benchUpdateUser},
+		{"CreateSession", benchCreateSession},
+		{"RotateRefreshToken", benchRotate},
+	}
+	for _, bb := range benches {
+		b.Run(bb.name, func(b *testing.B) {
+			s := newStore(b)
+			bb.fn(b, s)
+		})
+	}
+}
+
+// benchFixture is an app with a user, created outside the timed loop.
+func benchFixture(b *testing.B, s latchkey.Store) (latchkey.App, latchkey.User) {
+	b.Helper()
+	app := newApp("Bench")
+	if err := s.CreateApp(ctx(), app); err != nil {
+		b.Fatal(err)
+	}
+	u := newUser("bench@example.com", "+14155550100")
+	if err := s.CreateUser(ctx(), u, member(app.ID)); err != nil {
+		b.Fatal(err)
+	}
+	return app, u
+}
+
+func benchGetApp(b *testing.B, s latchkey.Store) {
+	app, _ := benchFixture(b, s)
+	for b.Loop() {
+		if _, err := s.GetAppByClientID(ctx(), app.ClientID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchGetUser(b *testing.B, s latchkey.Store) {
+	_, u := benchFixture(b, s)
+	for b.Loop() {
+		if _, err := s.GetUserByEmail(ctx(), u.EmailKey); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchCreateChallenge(b *testing.B, s latchkey.Store) {
+	app, u := benchFixture(b, s)
+	i := 0
+	for b.Loop() {
+		i++
+		c := newChallenge(app.ID, "user:"+u.ID, latchkey.KindOTP)
+		c.CodeHash = []byte(fmt.Sprintf("bench-%d", i))
+		m := newMessage(app.ID)
+		m.ID = fmt.Sprintf("bench-msg-%d", i)
+		if err := s.CreateChallenge(ctx(), c, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchAttempt(b *testing.B, s latchkey.Store) {
+	app, u := benchFixture(b, s)
+	if err := s.CreateChallenge(ctx(), newChallenge(app.ID, "user:"+u.ID, latchkey.KindOTP), nil); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		err := s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:"+u.ID, base,
+			func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (bool, error) {
+				c.Failures = (c.Failures + 1) % 3
+				return false, nil
+			})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchUpdateUser(b *testing.B, s latchkey.Store) {
+	_, u := benchFixture(b, s)
+	for b.Loop() {
+		_, err := s.UpdateUser(ctx(), u.ID, func(x *latchkey.User) error {
+			x.LastAuthAt = x.LastAuthAt.Add(time.Second)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchCreateSession(b *testing.B, s latchkey.Store) {
+	app, u := benchFixture(b, s)
+	i := 0
+	for b.Loop() {
+		i++
+		sess, rt := newSession(app.ID, u.ID)
+		sess.ID, rt.ID = fmt.Sprintf("bench-s-%d", i), fmt.Sprintf("bench-r-%d", i)
+		rt.SessionID, rt.Hash = sess.ID, []byte(fmt.Sprintf("bench-h-%d", i))
+		if err := s.CreateSession(ctx(), sess, rt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchRotate(b *testing.B, s latchkey.Store) {
+	app, u := benchFixture(b, s)
+	sess, rt := newSession(app.ID, u.ID)
+	if err := s.CreateSession(ctx(), sess, rt); err != nil {
+		b.Fatal(err)
+	}
+	hash, i := rt.Hash, 0
+	for b.Loop() {
+		i++
+		next := newRefresh(sess, rt.FamilyID)
+		next.ID, next.Hash = fmt.Sprintf("bench-rot-%d", i), []byte(fmt.Sprintf("bench-rot-h-%d", i))
+		if _, err := s.RotateRefreshToken(ctx(), app.ID, hash, base, func(latchkey.RefreshToken) (latchkey.RefreshToken, error) {
+			return next, nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		hash = next.Hash
+	}
+}
