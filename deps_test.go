@@ -33,6 +33,7 @@ var allowedImports = map[string][]string{
 	"login":             {"", "delivery", "secrets", "sessions", "users"},
 	"oauth2":            {"", "apps", "secrets", "sessions", "token"},
 	"httpapi":           {"", "apps", "delivery", "login", "oauth2", "secrets", "sessions", "token", "users"},
+	"bench":             {"", "token"},
 	"cmd/latchkey":      nil, // anything
 }
 

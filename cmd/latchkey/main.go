@@ -58,6 +58,7 @@ Usage:
   latchkey apps <command>        manage applications (create, list, show, update, rotate-secret, delete)
   latchkey keys <command>        manage signing keys (list, rotate)
   latchkey messages list         show the email and SMS outbox and each message's delivery
+  latchkey bench [flags]         load-test a running server with real login flows
   latchkey version               print the version
 
 Configuration comes from environment variables; see "latchkey serve --help".
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return cmdKeys(ctx, rest, e)
 	case "messages":
 		return cmdMessages(ctx, rest, e)
+	case "bench":
+		return cmdBench(ctx, rest, e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "latchkey", latchkey.Version)
 		return exitOK

@@ -110,12 +110,15 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	return nil
 }
 
-// maintenanceInterval is how often a node prunes expired state.
-const maintenanceInterval = 10 * time.Minute
+// maintenanceInterval is how often a node purges ended state, so the
+// database stays proportional to what is live.
+const maintenanceInterval = time.Minute
 
-// retention is how long ended state (used codes, ended sessions, delivered
-// messages) is kept before it is purged, for operators investigating.
-const retention = 24 * time.Hour
+// recordRetention is how long delivered or failed outbox records and dev
+// inbox messages are kept after they end, for operators investigating. Used
+// codes and ended sessions are purged as soon as they end: nothing reads
+// them any more (a used code and a missing one get the same answer).
+const recordRetention = time.Hour
 
 // maintain purges what is no longer needed, until ctx ends: retired keys
 // whose publication has ended, expired and used codes, ended sessions and
@@ -129,7 +132,7 @@ func (s *system) maintain(ctx context.Context, e env) {
 		} else if n > 0 {
 			s.log.Info("removed retired signing keys", "count", n)
 		}
-		s.purge(ctx, e.now().Add(-retention))
+		s.purge(ctx, e.now())
 		select {
 		case <-ctx.Done():
 			return
@@ -157,19 +160,20 @@ func serveHelp(w io.Writer, name string) {
 	tw.Flush()
 }
 
-// purge removes state that ended before cutoff.
-func (s *system) purge(ctx context.Context, cutoff time.Time) {
+// purge removes state that has ended by now.
+func (s *system) purge(ctx context.Context, now time.Time) {
 	purges := []struct {
-		what string
-		fn   func(context.Context, time.Time) (int, error)
+		what   string
+		fn     func(context.Context, time.Time) (int, error)
+		cutoff time.Time
 	}{
-		{"challenges", s.store.DeleteExpiredChallenges},
-		{"sessions", s.store.DeleteEndedSessions},
-		{"messages", s.store.DeleteFinishedMessages},
-		{"dev inbox messages", s.store.DeleteDevMessages},
+		{"challenges", s.store.DeleteExpiredChallenges, now},
+		{"sessions", s.store.DeleteEndedSessions, now},
+		{"messages", s.store.DeleteFinishedMessages, now.Add(-recordRetention)},
+		{"dev inbox messages", s.store.DeleteDevMessages, now.Add(-recordRetention)},
 	}
 	for _, p := range purges {
-		if n, err := p.fn(ctx, cutoff); err != nil {
+		if n, err := p.fn(ctx, p.cutoff); err != nil {
 			s.log.Warn("purge", "what", p.what, "err", err)
 		} else if n > 0 {
 			s.log.Info("purged", "what", p.what, "count", n)

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/latchkeyhq/latchkey/bench"
+)
+
+// benchUsage is the bench command's synopsis.
+const benchUsage = `bench [flags]
+
+Load-tests a running Latchkey server with complete, real login flows and
+reports throughput, latency per flow and per endpoint, and optionally the
+server's CPU and memory (--server-pid) and the signing ceiling (--ceiling).
+
+Credentials: --client-id and --client-secret, or --credentials FILE (a JSON
+file {"client_id","client_secret"}, such as the latchkey-dev.db.demo-app.json
+that "latchkey dev" writes), or LATCHKEY_BENCH_CLIENT_ID and
+LATCHKEY_BENCH_CLIENT_SECRET.
+
+Flags:`
+
+// cmdBench is "latchkey bench": the load generator of package bench.
+func cmdBench(ctx context.Context, args []string, e env) int {
+	fs := newFlagSet("bench", benchUsage, e.stderr)
+	var (
+		cfg       bench.Config
+		flows     string
+		credsFile string
+		jsonOut   string
+		quiet     bool
+	)
+	fs.StringVar(&cfg.URL, "url", bench.DefaultURL, "the server's base URL")
+	fs.StringVar(&cfg.ClientID, "client-id", "", "the app's client ID")
+	fs.StringVar(&cfg.ClientSecret, "client-secret", "", "the app's client secret")
+	fs.StringVar(&credsFile, "credentials", "", `a JSON file with "client_id" and "client_secret"`)
+	fs.StringVar(&flows, "flows", bench.FlowOTPDirect, "comma-separated flows, run round-robin per virtual user: "+
+		strings.Join([]string{bench.FlowOTPDirect, bench.FlowOTPEmail, bench.FlowLink, bench.FlowRefresh}, ", "))
+	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency,
+		fmt.Sprintf("virtual users running flows back to back (with --rate: the cap on flows in flight is %d times this)", bench.OpenLoopFactor))
+	fs.Float64Var(&cfg.Rate, "rate", 0, "start this many flows per second on a fixed schedule (an open loop) instead")
+	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long to measure")
+	fs.IntVar(&cfg.Count, "count", 0, "measure this many flows instead of a duration")
+	fs.DurationVar(&cfg.Warmup, "warmup", bench.DefaultWarmup, "run flows unmeasured this long first")
+	fs.IntVar(&cfg.Users, "users", bench.DefaultUsers, "users to log in as: bench-<i>@bench.latchkey.test")
+	fs.BoolVar(&cfg.Seed, "seed", true, "create the users first (existing ones are fine)")
+	fs.BoolVar(&cfg.Logout, "logout", true, "end each login's session within the flow")
+	fs.StringVar(&cfg.RedirectURI, "redirect-uri", bench.DefaultRedirectURI, "the magic links' redirect URI, one of the app's")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process ID, to report its CPU and memory (Linux)")
+	fs.BoolVar(&cfg.Ceiling, "ceiling", false, "measure the signing ceiling first and report the efficiency against it")
+	fs.StringVar(&jsonOut, "json", "", `also write the report as JSON to this file ("-": stdout, with the text report on stderr)`)
+	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+	positional, err := parseFlags(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(positional) > 0 {
+		fmt.Fprintf(e.stderr, "latchkey bench: unexpected argument %q\n", positional[0])
+		return exitUsage
+	}
+	for f := range strings.SplitSeq(flows, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			cfg.Flows = append(cfg.Flows, f)
+		}
+	}
+	if err := benchCredentials(&cfg, credsFile, e.getenv); err != nil {
+		fmt.Fprintf(e.stderr, "latchkey bench: %v\n", err)
+		return exitUsage
+	}
+	cfg.Now, cfg.Rand = e.now, e.rand
+	if !quiet {
+		cfg.Progress = e.stderr
+	}
+
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "latchkey bench: %s\n", strings.TrimPrefix(err.Error(), "bench: "))
+		return exitError
+	}
+	text := e.stdout
+	if jsonOut == "-" {
+		text = e.stderr
+		if quiet {
+			text = io.Discard
+		}
+	}
+	if err := rep.WriteText(text); err != nil {
+		fmt.Fprintf(e.stderr, "latchkey bench: writing the report: %v\n", err)
+		return exitError
+	}
+	if jsonOut != "" {
+		if err := writeBenchJSON(rep, jsonOut, e.stdout); err != nil {
+			fmt.Fprintf(e.stderr, "latchkey bench: writing the JSON report: %v\n", err)
+			return exitError
+		}
+	}
+	if rep.Completed == 0 && !rep.Interrupted {
+		fmt.Fprintln(e.stderr, "latchkey bench: no flow completed")
+		return exitError
+	}
+	return exitOK
+}
+
+// benchCredentials fills in the client credentials: the flags first, then
+// the credentials file, then the environment.
+func benchCredentials(cfg *bench.Config, file string, getenv func(string) string) error {
+	if file != "" && (cfg.ClientID == "" || cfg.ClientSecret == "") {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("reading the credentials: %w", err)
+		}
+		var c struct {
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil || c.ClientID == "" || c.ClientSecret == "" {
+			return fmt.Errorf("%s is not a JSON object with client_id and client_secret", file)
+		}
+		cfg.ClientID = orElse(cfg.ClientID, c.ClientID)
+		cfg.ClientSecret = orElse(cfg.ClientSecret, c.ClientSecret)
+	}
+	cfg.ClientID = orElse(cfg.ClientID, getenv("LATCHKEY_BENCH_CLIENT_ID"))
+	cfg.ClientSecret = orElse(cfg.ClientSecret, getenv("LATCHKEY_BENCH_CLIENT_SECRET"))
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return errors.New("no client credentials: pass --client-id and --client-secret, or --credentials FILE " +
+			`(such as the latchkey-dev.db.demo-app.json that "latchkey dev" writes), ` +
+			"or set LATCHKEY_BENCH_CLIENT_ID and LATCHKEY_BENCH_CLIENT_SECRET")
+	}
+	return nil
+}
+
+// orElse returns a unless it is empty, else b.
+func orElse(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// writeBenchJSON writes the report as indented JSON to path, or to stdout
+// for "-".
+func writeBenchJSON(rep *bench.Report, path string, stdout io.Writer) error {
+	raw, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	raw = append(raw, '\n')
+	if path == "-" {
+		_, err = stdout.Write(raw)
+		return err
+	}
+	return os.WriteFile(path, raw, 0o644)
+}
