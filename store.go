@@ -75,6 +75,10 @@ type UserStore interface {
 	// GetUserByExternalID returns the user with this external user ID, or
 	// ErrNotFound.
 	GetUserByExternalID(ctx context.Context, externalID string) (User, error)
+	// GetMember returns the user whose key is value together with its
+	// membership in the app, in one look-up. ErrNotFound if there is no
+	// such user or it is not a member of the app.
+	GetMember(ctx context.Context, appID string, key UserKey, value string) (User, AppUser, error)
 	// ListUsers returns one page of the users of filter.AppID.
 	ListUsers(ctx context.Context, filter UserFilter) (UserPage, error)
 	// UpdateUser reads the user, applies update and writes the result in

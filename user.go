@@ -115,3 +115,16 @@ type UserPage struct {
 	Members []AppUser
 	Total   int
 }
+
+// UserKey names a unique way to find a user: by ID or by one of the
+// canonical identifiers.
+type UserKey string
+
+// User keys.
+const (
+	ByID         UserKey = "id"
+	ByEmail      UserKey = "email"       // the canonical email key
+	ByPhone      UserKey = "phone"       // the E.164 number
+	ByUsername   UserKey = "username"    // the lower-case username
+	ByExternalID UserKey = "external_id" // the external user ID
+)

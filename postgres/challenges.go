@@ -129,13 +129,17 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 		if err != nil {
 			return err
 		}
+		before := c
 		consume, err := attempt(&c, live)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "UPDATE attempt_counters SET failures = $1, locked_until = $2 WHERE app_id = $3 AND subject = $4",
-			c.Failures, ms(c.LockedUntil), appID, subject); err != nil {
-			return translate(err)
+		c.AppID, c.Subject = appID, subject
+		if c != before { // an unchanged counter costs no write
+			if _, err := tx.Exec(ctx, "UPDATE attempt_counters SET failures = $1, locked_until = $2 WHERE app_id = $3 AND subject = $4",
+				c.Failures, ms(c.LockedUntil), appID, subject); err != nil {
+				return translate(err)
+			}
 		}
 		if consume && live != nil {
 			return affectedOne(tx.Exec(ctx, "UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), live.ID))

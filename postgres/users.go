@@ -167,6 +167,32 @@ var userSortColumns = map[latchkey.UserSort]string{
 	latchkey.SortLastAuth:    "u.last_auth_at",
 }
 
+// userKeyColumns maps each user key to its unique column.
+var userKeyColumns = map[latchkey.UserKey]string{
+	latchkey.ByID: "id", latchkey.ByEmail: "email_key", latchkey.ByPhone: "phone",
+	latchkey.ByUsername: "username_key", latchkey.ByExternalID: "external_user_id",
+}
+
+// GetMember returns a user of the app and its membership with one query.
+func (s *Store) GetMember(ctx context.Context, appID string, key latchkey.UserKey, value string) (latchkey.User, latchkey.AppUser, error) {
+	col, ok := userKeyColumns[key]
+	if !ok {
+		return latchkey.User{}, latchkey.AppUser{}, fmt.Errorf("postgres: unknown user key %q", key)
+	}
+	var (
+		us  userScan
+		mem memberScan
+	)
+	cols := "u." + strings.Join(userColumnNames, ", u.") + ", m." + strings.ReplaceAll(memberColumns, ", ", ", m.")
+	err := s.pool.QueryRow(ctx, "SELECT "+cols+" FROM users u JOIN app_users m ON m.user_id = u.id AND m.app_id = $1 WHERE u."+col+" = $2",
+		appID, value).Scan(append(us.dest(), mem.dest()...)...)
+	if err != nil {
+		return latchkey.User{}, latchkey.AppUser{}, translate(err)
+	}
+	u, err := us.user()
+	return u, mem.member(), err
+}
+
 // ListUsers returns one page of an app's users and the total count.
 func (s *Store) ListUsers(ctx context.Context, f latchkey.UserFilter) (latchkey.UserPage, error) {
 	col, ok := userSortColumns[f.Sort]

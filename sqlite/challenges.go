@@ -101,14 +101,20 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 		case !errors.Is(err, latchkey.ErrNotFound):
 			return err
 		}
+		before := c
 		consume, err := attempt(&c, live)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attempt_counters (app_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
+		c.AppID, c.Subject = appID, subject
+		// A counter left as it was (the common success with no failures)
+		// costs no write; a zero counter and a missing one are the same.
+		if c != before {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO attempt_counters (app_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
 			ON CONFLICT (app_id, subject) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`,
-			appID, subject, c.Failures, ms(c.LockedUntil)); err != nil {
-			return translate(err)
+				appID, subject, c.Failures, ms(c.LockedUntil)); err != nil {
+				return translate(err)
+			}
 		}
 		if consume && live != nil {
 			return affectedOne(tx.ExecContext(ctx, "UPDATE challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0", ms(now), live.ID))

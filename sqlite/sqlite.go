@@ -115,6 +115,9 @@ func dataSourceName(path, sync string) string {
 	q.Add("_pragma", "mmap_size(268435456)")
 	q.Add("_pragma", "cache_size(-32000)")
 	q.Add("_pragma", "wal_autocheckpoint(8000)")
+	q.Add("_pragma", "mmap_size(268435456)")
+	q.Add("_pragma", "cache_size(-32000)")
+	q.Add("_pragma", "wal_autocheckpoint(8000)")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }

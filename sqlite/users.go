@@ -143,6 +143,32 @@ func (s *Store) GetUserByExternalID(ctx context.Context, externalID string) (lat
 	return scanUser(s.read.QueryRowContext(ctx, selectUser+"WHERE external_user_id = ?", externalID))
 }
 
+// userKeyColumns maps each user key to its unique column.
+var userKeyColumns = map[latchkey.UserKey]string{
+	latchkey.ByID: "id", latchkey.ByEmail: "email_key", latchkey.ByPhone: "phone",
+	latchkey.ByUsername: "username_key", latchkey.ByExternalID: "external_user_id",
+}
+
+// GetMember returns a user of the app and its membership with one query.
+func (s *Store) GetMember(ctx context.Context, appID string, key latchkey.UserKey, value string) (latchkey.User, latchkey.AppUser, error) {
+	col, ok := userKeyColumns[key]
+	if !ok {
+		return latchkey.User{}, latchkey.AppUser{}, fmt.Errorf("sqlite: unknown user key %q", key)
+	}
+	var (
+		us userScan
+		ms memberScan
+	)
+	cols := "u." + strings.Join(userColumnNames, ", u.") + ", m." + strings.ReplaceAll(memberColumns, ", ", ", m.")
+	err := s.read.QueryRowContext(ctx, "SELECT "+cols+" FROM users u JOIN app_users m ON m.user_id = u.id AND m.app_id = ? WHERE u."+col+" = ?",
+		appID, value).Scan(append(us.dest(), ms.dest()...)...)
+	if err != nil {
+		return latchkey.User{}, latchkey.AppUser{}, translate(err)
+	}
+	u, err := us.user()
+	return u, ms.member(), err
+}
+
 // userSortColumns maps each sort to an expression that orders the same way
 // on every backend (empty values first, never NULL).
 var userSortColumns = map[latchkey.UserSort]string{

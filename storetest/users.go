@@ -88,6 +88,18 @@ func testUserCRUD(t *testing.T, s latchkey.Store) {
 		wantErr(t, err, latchkey.ErrNotFound, name+" of an unknown value")
 	}
 
+	for key, value := range map[latchkey.UserKey]string{latchkey.ByID: u.ID, latchkey.ByEmail: "ada@example.com",
+		latchkey.ByPhone: "+14155550100", latchkey.ByUsername: "ada", latchkey.ByExternalID: "ext-1"} {
+		gu, gm, err := s.GetMember(ctx(), app.ID, key, value)
+		mustNoErr(t, err, "GetMember by "+string(key))
+		if gu.ID != u.ID || gm.AppID != app.ID || gm.UserID != u.ID || gm.ExternalAccountID != "acct-9" {
+			t.Fatalf("GetMember by %s = %+v, %+v", key, gu, gm)
+		}
+		_, _, err = s.GetMember(ctx(), "other-app", key, value)
+		wantErr(t, err, latchkey.ErrNotFound, "GetMember in an app the user is not in")
+	}
+	_, _, err = s.GetMember(ctx(), app.ID, latchkey.ByEmail, "nobody@example.com")
+	wantErr(t, err, latchkey.ErrNotFound, "GetMember of an unknown email")
 	gotMember, err := s.GetAppUser(ctx(), app.ID, u.ID)
 	mustNoErr(t, err, "GetAppUser")
 	m.UserID = u.ID

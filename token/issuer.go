@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -65,7 +66,18 @@ func (i *Issuer) Sign(ctx context.Context, typ string, claims any) (string, erro
 	if err != nil {
 		return "", err
 	}
-	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+	// The claims are encoded once with encoding/json and signed as the JWS
+	// payload; go-jose's jwt builder would encode them, decode them into a
+	// map and encode them again, which cost as much as the ES256 signature.
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("token: encode claims: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("token: sign: %w", err)
+	}
+	raw, err := jws.CompactSerialize()
 	if err != nil {
 		return "", fmt.Errorf("token: sign: %w", err)
 	}

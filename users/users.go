@@ -172,8 +172,7 @@ func (s *Service) owners(ctx context.Context, ids identifiers, except string) ([
 
 // Get returns a user of the app by ID.
 func (s *Service) Get(ctx context.Context, app latchkey.App, id string) (Member, error) {
-	u, err := s.store.GetUser(ctx, id)
-	return s.member(ctx, app, u, err)
+	return s.member(ctx, app, latchkey.ByID, id)
 }
 
 // GetByEmail returns the app's user with this primary email.
@@ -182,8 +181,7 @@ func (s *Service) GetByEmail(ctx context.Context, app latchkey.App, email string
 	if err != nil {
 		return Member{}, ErrNotFound
 	}
-	u, err := s.store.GetUserByEmail(ctx, key)
-	return s.member(ctx, app, u, err)
+	return s.member(ctx, app, latchkey.ByEmail, key)
 }
 
 // GetByPhone returns the app's user with this primary phone number.
@@ -192,8 +190,7 @@ func (s *Service) GetByPhone(ctx context.Context, app latchkey.App, phone string
 	if err != nil {
 		return Member{}, ErrNotFound
 	}
-	u, err := s.store.GetUserByPhone(ctx, p)
-	return s.member(ctx, app, u, err)
+	return s.member(ctx, app, latchkey.ByPhone, p)
 }
 
 // GetByUsername returns the app's user with this username.
@@ -202,25 +199,17 @@ func (s *Service) GetByUsername(ctx context.Context, app latchkey.App, username 
 	if err != nil {
 		return Member{}, ErrNotFound
 	}
-	u, err := s.store.GetUserByUsername(ctx, key)
-	return s.member(ctx, app, u, err)
+	return s.member(ctx, app, latchkey.ByUsername, key)
 }
 
 // GetByExternalID returns the app's user with this external user ID.
 func (s *Service) GetByExternalID(ctx context.Context, app latchkey.App, externalID string) (Member, error) {
-	u, err := s.store.GetUserByExternalID(ctx, externalID)
-	return s.member(ctx, app, u, err)
+	return s.member(ctx, app, latchkey.ByExternalID, externalID)
 }
 
-// member completes a look-up: a user outside the app is not found.
-func (s *Service) member(ctx context.Context, app latchkey.App, u latchkey.User, err error) (Member, error) {
-	if errors.Is(err, latchkey.ErrNotFound) {
-		return Member{}, ErrNotFound
-	}
-	if err != nil {
-		return Member{}, err
-	}
-	m, err := s.store.GetAppUser(ctx, app.ID, u.ID)
+// member looks up a user of the app: a user outside the app is not found.
+func (s *Service) member(ctx context.Context, app latchkey.App, key latchkey.UserKey, value string) (Member, error) {
+	u, m, err := s.store.GetMember(ctx, app.ID, key, value)
 	if errors.Is(err, latchkey.ErrNotFound) {
 		return Member{}, ErrNotFound
 	}
