@@ -90,12 +90,12 @@ func (s *Store) CreateApp(ctx context.Context, app latchkey.App) error {
 
 // GetApp returns the app with this ID.
 func (s *Store) GetApp(ctx context.Context, id string) (latchkey.App, error) {
-	return scanApp(s.read.QueryRowContext(ctx, "SELECT "+appColumns+" FROM apps WHERE id = ?", id))
+	return scanApp(s.write.QueryRowContext(ctx, "SELECT "+appColumns+" FROM apps WHERE id = ?", id))
 }
 
 // GetAppByClientID returns the app owning this client ID.
 func (s *Store) GetAppByClientID(ctx context.Context, clientID string) (latchkey.App, error) {
-	return scanApp(s.read.QueryRowContext(ctx, "SELECT "+appColumns+" FROM apps WHERE client_id = ?", clientID))
+	return scanApp(s.write.QueryRowContext(ctx, "SELECT "+appColumns+" FROM apps WHERE client_id = ?", clientID))
 }
 
 // ListApps returns every app, oldest first.

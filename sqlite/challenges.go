@@ -53,13 +53,13 @@ func (s *Store) CreateChallenge(ctx context.Context, c latchkey.Challenge, msg *
 
 // GetLiveChallenge returns the subject's unconsumed challenge of this kind.
 func (s *Store) GetLiveChallenge(ctx context.Context, appID string, kind latchkey.ChallengeKind, subject string) (latchkey.Challenge, error) {
-	return scanChallenge(s.read.QueryRowContext(ctx, "SELECT "+challengeColumns+
+	return scanChallenge(s.write.QueryRowContext(ctx, "SELECT "+challengeColumns+
 		" FROM challenges WHERE app_id = ? AND kind = ? AND subject = ? AND consumed_at = 0", appID, string(kind), subject))
 }
 
 // GetChallengeByCodeHash returns the challenge with this code hash.
 func (s *Store) GetChallengeByCodeHash(ctx context.Context, kind latchkey.ChallengeKind, hash []byte) (latchkey.Challenge, error) {
-	return scanChallenge(s.read.QueryRowContext(ctx, "SELECT "+challengeColumns+
+	return scanChallenge(s.write.QueryRowContext(ctx, "SELECT "+challengeColumns+
 		" FROM challenges WHERE code_hash = ? AND kind = ?", hash, string(kind)))
 }
 
@@ -72,7 +72,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) 
 		return err
 	}
 	var exists int
-	if err := s.read.QueryRowContext(ctx, "SELECT 1 FROM challenges WHERE id = ?", id).Scan(&exists); err != nil {
+	if err := s.write.QueryRowContext(ctx, "SELECT 1 FROM challenges WHERE id = ?", id).Scan(&exists); err != nil {
 		return translate(err)
 	}
 	return latchkey.ErrConflict

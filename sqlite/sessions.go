@@ -75,7 +75,7 @@ func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, t latc
 
 // GetSession returns the session.
 func (s *Store) GetSession(ctx context.Context, id string) (latchkey.Session, error) {
-	return scanSession(s.read.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
+	return scanSession(s.write.QueryRowContext(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
 }
 
 // ExtendSession updates a live session and adds a refresh token.

@@ -4,9 +4,12 @@
 // The database runs in WAL mode with foreign keys on. Writes go through a
 // single connection, so SQLite never has to arbitrate between writers and a
 // conditional update (a code consumed once, a counter incremented) is
-// serialised by construction; reads use a pool of connections that WAL lets
-// run beside the writer. The schema is a series of numbered SQL files
-// embedded in the binary and applied in order by Migrate.
+// serialised by construction. Concurrent write transactions are committed
+// in groups (batch.go), and every statement is prepared once
+// (prepared.go). Point reads share the write connection, whose page cache
+// stays warm; listings use a separate pool of connections that WAL lets run
+// beside the writer. The schema is a series of numbered SQL files embedded
+// in the binary and applied in order by Migrate.
 package sqlite
 
 import (
@@ -37,8 +40,14 @@ var migrations embed.FS
 
 // Store is a latchkey.Store on one SQLite file.
 type Store struct {
-	write *pool // one connection: every write and read-modify-write
-	read  *pool // a pool for plain reads
+	// write is the one connection that writes, and also serves point
+	// reads: its page cache stays warm, while any other connection must
+	// drop its cache after every write another connection commits.
+	write *pool
+	// read is a pool for listings, which may take a while and should not
+	// hold up logins on the write connection.
+	read  *pool
+	batch *batcher // commits the write transactions in groups
 	path  string
 }
 
@@ -83,6 +92,7 @@ func Open(path string, opts Options) (*Store, error) {
 	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
 	s := &Store{write: newPool(write), read: newPool(read), path: path}
+	s.batch = newBatcher(s.write)
 	if err := s.Ping(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -124,6 +134,7 @@ func dataSourceName(path, sync string) string {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	s.batch.close()
 	return errors.Join(s.write.Close(), s.read.Close())
 }
 
@@ -240,21 +251,14 @@ var validPragma = regexp.MustCompile(`^[a-z_]+$`)
 // TenantID returns the tenant created by Migrate.
 func (s *Store) TenantID(ctx context.Context) (string, error) {
 	var id string
-	err := s.read.QueryRowContext(ctx, "SELECT id FROM tenant LIMIT 1").Scan(&id)
+	err := s.write.QueryRowContext(ctx, "SELECT id FROM tenant LIMIT 1").Scan(&id)
 	return id, translate(err)
 }
 
 // inTx runs fn in a write transaction and commits it when fn succeeds.
+// Concurrent calls are committed together (see batch.go).
 func (s *Store) inTx(ctx context.Context, fn func(*tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return translate(err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return translate(tx.Commit())
+	return s.batch.do(ctx, fn)
 }
 
 // translate maps driver errors onto the store sentinels: no rows is

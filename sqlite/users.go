@@ -120,27 +120,27 @@ func insertMember(ctx context.Context, tx *tx, m latchkey.AppUser) error {
 
 // GetUser returns the user with this ID.
 func (s *Store) GetUser(ctx context.Context, id string) (latchkey.User, error) {
-	return scanUser(s.read.QueryRowContext(ctx, selectUser+"WHERE id = ?", id))
+	return scanUser(s.write.QueryRowContext(ctx, selectUser+"WHERE id = ?", id))
 }
 
 // GetUserByEmail returns the user with this canonical primary email.
 func (s *Store) GetUserByEmail(ctx context.Context, emailKey string) (latchkey.User, error) {
-	return scanUser(s.read.QueryRowContext(ctx, selectUser+"WHERE email_key = ?", emailKey))
+	return scanUser(s.write.QueryRowContext(ctx, selectUser+"WHERE email_key = ?", emailKey))
 }
 
 // GetUserByPhone returns the user with this primary phone number.
 func (s *Store) GetUserByPhone(ctx context.Context, phone string) (latchkey.User, error) {
-	return scanUser(s.read.QueryRowContext(ctx, selectUser+"WHERE phone = ?", phone))
+	return scanUser(s.write.QueryRowContext(ctx, selectUser+"WHERE phone = ?", phone))
 }
 
 // GetUserByUsername returns the user with this lower-case username.
 func (s *Store) GetUserByUsername(ctx context.Context, usernameKey string) (latchkey.User, error) {
-	return scanUser(s.read.QueryRowContext(ctx, selectUser+"WHERE username_key = ?", usernameKey))
+	return scanUser(s.write.QueryRowContext(ctx, selectUser+"WHERE username_key = ?", usernameKey))
 }
 
 // GetUserByExternalID returns the user with this external user ID.
 func (s *Store) GetUserByExternalID(ctx context.Context, externalID string) (latchkey.User, error) {
-	return scanUser(s.read.QueryRowContext(ctx, selectUser+"WHERE external_user_id = ?", externalID))
+	return scanUser(s.write.QueryRowContext(ctx, selectUser+"WHERE external_user_id = ?", externalID))
 }
 
 // userKeyColumns maps each user key to its unique column.
@@ -160,7 +160,7 @@ func (s *Store) GetMember(ctx context.Context, appID string, key latchkey.UserKe
 		ms memberScan
 	)
 	cols := "u." + strings.Join(userColumnNames, ", u.") + ", m." + strings.ReplaceAll(memberColumns, ", ", ", m.")
-	err := s.read.QueryRowContext(ctx, "SELECT "+cols+" FROM users u JOIN app_users m ON m.user_id = u.id AND m.app_id = ? WHERE u."+col+" = ?",
+	err := s.write.QueryRowContext(ctx, "SELECT "+cols+" FROM users u JOIN app_users m ON m.user_id = u.id AND m.app_id = ? WHERE u."+col+" = ?",
 		appID, value).Scan(append(us.dest(), ms.dest()...)...)
 	if err != nil {
 		return latchkey.User{}, latchkey.AppUser{}, translate(err)
@@ -294,7 +294,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 
 // GetAppUser returns the user's membership in the app.
 func (s *Store) GetAppUser(ctx context.Context, appID, userID string) (latchkey.AppUser, error) {
-	return scanMember(s.read.QueryRowContext(ctx,
+	return scanMember(s.write.QueryRowContext(ctx,
 		"SELECT "+memberColumns+" FROM app_users WHERE app_id = ? AND user_id = ?", appID, userID))
 }
 
