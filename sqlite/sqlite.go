@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -49,6 +50,31 @@ type Store struct {
 	read  *pool
 	batch *batcher // commits the write transactions in groups
 	path  string
+
+	stopCheckpoints chan struct{}
+	checkpointsDone chan struct{}
+	closeOnce       sync.Once
+}
+
+// checkpointInterval is how often the WAL is copied back into the
+// database file.
+const checkpointInterval = 250 * time.Millisecond
+
+// checkpointLoop copies the WAL back into the database file from a reading
+// connection, which SQLite lets run while the writer goes on (a PASSIVE
+// checkpoint never blocks it), so the write path never pauses for it.
+func (s *Store) checkpointLoop() {
+	defer close(s.checkpointsDone)
+	tick := time.NewTicker(checkpointInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopCheckpoints:
+			return
+		case <-tick.C:
+			_, _ = s.read.DB.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 var _ latchkey.Store = (*Store)(nil)
@@ -93,6 +119,9 @@ func Open(path string, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
 	s := &Store{write: newPool(write), read: newPool(read), path: path}
 	s.batch = newBatcher(s.write)
+	s.stopCheckpoints = make(chan struct{})
+	s.checkpointsDone = make(chan struct{})
+	go s.checkpointLoop()
 	if err := s.Ping(context.Background()); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -122,18 +151,21 @@ func dataSourceName(path, sync string) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous("+sync+")")
-	q.Add("_pragma", "mmap_size(268435456)")
-	q.Add("_pragma", "cache_size(-32000)")
-	q.Add("_pragma", "wal_autocheckpoint(8000)")
-	q.Add("_pragma", "mmap_size(268435456)")
-	q.Add("_pragma", "cache_size(-32000)")
-	q.Add("_pragma", "wal_autocheckpoint(8000)")
+	q.Add("_pragma", "cache_size(-16000)") // 16 MB of pages per connection
+	// The writer still checkpoints when the WAL passes 1000 pages, which
+	// keeps the WAL small, but checkpointLoop has usually copied the pages
+	// back already, beside the writer, so that checkpoint has little to do.
+	q.Add("_pragma", "wal_autocheckpoint(1000)")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stopCheckpoints)
+		<-s.checkpointsDone
+	})
 	s.batch.close()
 	return errors.Join(s.write.Close(), s.read.Close())
 }
