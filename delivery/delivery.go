@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -271,4 +272,23 @@ func (d DevInbox) Send(ctx context.Context, m latchkey.Message) error {
 	}
 	return d.Store.AddDevMessage(ctx, latchkey.DevMessage{ID: id, AppID: m.AppID, Channel: m.Channel, To: m.To,
 		Subject: m.Subject, Text: m.Text, HTML: m.HTML, CreatedAt: m.CreatedAt})
+}
+
+// HTTPError is the error for an HTTP provider's failed answer: its status,
+// the provider's own explanation when it gave one (else the error reading
+// the body, if any), marked Permanent when the status refused the message
+// itself: any 4xx but 408 and 429, which are about timing.
+func HTTPError(resp *http.Response, detail string, readErr error) error {
+	err := fmt.Errorf("status %s", resp.Status)
+	switch {
+	case detail != "":
+		err = fmt.Errorf("status %s: %s", resp.Status, detail)
+	case readErr != nil:
+		err = fmt.Errorf("status %s: read the body: %w", resp.Status, readErr)
+	}
+	code := resp.StatusCode
+	if code >= 400 && code <= 499 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
+		return Permanent(err)
+	}
+	return err
 }

@@ -193,24 +193,9 @@ func (s *Sender) result(resp *http.Response) error {
 		}
 		return nil
 	}
-	err := fmt.Errorf("status %s", resp.Status)
-	if detail := s.errorDetail(body); detail != "" {
-		err = fmt.Errorf("status %s: %s", resp.Status, detail)
-	} else if readErr != nil {
-		err = fmt.Errorf("status %s: read the body: %w", resp.Status, readErr)
-	}
-	if permanent(resp.StatusCode) {
-		return delivery.Permanent(err)
-	}
-	return err
+	return delivery.HTTPError(resp, s.errorDetail(body), readErr)
 }
 
-// permanent reports whether a status means that the request itself was
-// refused. 408 and 429 are about timing, not the request.
-func permanent(status int) bool {
-	return status >= 400 && status <= 499 &&
-		status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
-}
 
 // errorDetail reads an error body: "error 21211: The 'To' number ... is not
 // a valid phone number. (https://www.twilio.com/docs/errors/21211)". A body

@@ -217,24 +217,9 @@ func result(resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
 	}
-	err := fmt.Errorf("status %s", resp.Status)
-	if text := snippet(body); text != "" {
-		err = fmt.Errorf("status %s: %s", resp.Status, text)
-	} else if readErr != nil {
-		err = fmt.Errorf("status %s: read the body: %w", resp.Status, readErr)
-	}
-	if permanent(resp.StatusCode) {
-		return delivery.Permanent(err)
-	}
-	return err
+	return delivery.HTTPError(resp, snippet(body), readErr)
 }
 
-// permanent reports whether a status means that the receiver refused the
-// message itself. 408 and 429 are about timing, not the message.
-func permanent(status int) bool {
-	return status >= 400 && status <= 499 &&
-		status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
-}
 
 // snippet is the start of a body on one line.
 func snippet(body []byte) string {

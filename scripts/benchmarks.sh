@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Reproduces the figures in BENCHMARKS.md on this machine: builds latchkey,
+# then for each case starts a fresh `latchkey dev` server and runs
+# `latchkey bench` against it from the same machine, writing each report
+# (text and JSON) to $OUT.
+#
+#   scripts/benchmarks.sh                 # every case (about 15 minutes)
+#   scripts/benchmarks.sh es256-peak      # one case; see the list below
+#
+# PostgreSQL cases need LATCHKEY_TEST_POSTGRES_URL (a scratch schema is
+# created and dropped). Set DURATION to change the measured time per case.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-bench-results}
+DURATION=${DURATION:-20s}
+PORT=${PORT:-7095}
+mkdir -p "$OUT"
+go build -o "$OUT/latchkey" ./cmd/latchkey
+LK="$OUT/latchkey"
+
+# server ALG STORE: starts a dev server on a fresh database, leaves its PID
+# in SERVER_PID and its demo credentials in $OUT/work/creds.json.
+server() {
+  local alg=$1 store=$2
+  rm -rf "$OUT/work" && mkdir -p "$OUT/work"
+  local db="sqlite:$OUT/work/latchkey-dev.db"
+  if [ "$store" = postgres ]; then
+    : "${LATCHKEY_TEST_POSTGRES_URL:?set LATCHKEY_TEST_POSTGRES_URL for the PostgreSQL cases}"
+    SCHEMA="lk_bench_$$"
+    psql "$LATCHKEY_TEST_POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA" >/dev/null
+    local sep='?'; case "$LATCHKEY_TEST_POSTGRES_URL" in *\?*) sep='&';; esac
+    db="$LATCHKEY_TEST_POSTGRES_URL${sep}search_path=$SCHEMA"
+    export LATCHKEY_SECRET=${LATCHKEY_SECRET:-benchmark-secret-benchmark-secret-0123}
+  fi
+  LATCHKEY_ADDR=127.0.0.1:$PORT LATCHKEY_SIGNING_ALG=$alg LATCHKEY_DATABASE_URL=$db \
+    "$LK" dev > "$OUT/work/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  if [ "$store" = postgres ]; then
+    mv latchkey-dev.demo-app.json "$OUT/work/creds.json" # dev mode keeps it in the working directory
+  else
+    cp "$OUT/work/latchkey-dev.db.demo-app.json" "$OUT/work/creds.json"
+  fi
+}
+
+stop() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  if [ -n "${SCHEMA:-}" ]; then
+    psql "$LATCHKEY_TEST_POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null
+    SCHEMA=
+  fi
+}
+trap stop EXIT
+
+# bench NAME ARGS...: runs latchkey bench against the current server.
+bench() {
+  local name=$1; shift
+  echo "== $name"
+  "$LK" bench --url "http://127.0.0.1:$PORT" --credentials "$OUT/work/creds.json" \
+    --server-pid "$SERVER_PID" --quiet --json "$OUT/$name.json" "$@" | tee "$OUT/$name.txt"
+}
+
+case_es256_peak()   { server ES256 sqlite;   bench es256-peak   --users 10000 --concurrency 128 --duration "$DURATION" --logout=false --ceiling; stop; }
+case_rs256_peak()   { server RS256 sqlite;   bench rs256-peak   --users 10000 --concurrency 64  --duration "$DURATION" --logout=false --ceiling; stop; }
+case_eddsa_peak()   { server EdDSA sqlite;   bench eddsa-peak   --users 10000 --concurrency 128 --duration "$DURATION" --logout=false --ceiling; stop; }
+case_es256_half()   { server ES256 sqlite;   bench es256-half   --users 10000 --rate "${HALF_RATE:-700}" --concurrency 64 --duration "$DURATION" --logout=false; stop; }
+case_es256_mixed()  { server ES256 sqlite;   bench es256-mixed  --users 10000 --concurrency 64 --duration "$DURATION" --flows otp-direct,otp-email,link,refresh; stop; }
+case_es256_sweep()  {
+  server ES256 sqlite
+  for rate in 200 400 600 800 1000 1200 1400 1600; do
+    bench "es256-sweep-$rate" --users 10000 --rate "$rate" --concurrency 128 --duration 10s --logout=false --seed="$([ $rate = 200 ] && echo true || echo false)"
+  done
+  stop
+}
+case_es256_million() { server ES256 sqlite;  bench es256-million --users 1000000 --concurrency 128 --duration "$DURATION" --logout=false; stop; }
+case_pg_es256_peak() { server ES256 postgres; bench pg-es256-peak --users 10000 --concurrency 128 --duration "$DURATION" --logout=false --ceiling; stop; }
+case_flat()         { server ES256 sqlite;   bench flat --users 10000 --concurrency 64 --duration "${FLAT_DURATION:-5m}";
+  ls -l "$OUT/work/" | tee "$OUT/flat-files.txt"; stop; }
+
+CASES="es256-peak rs256-peak eddsa-peak es256-half es256-mixed es256-sweep pg-es256-peak es256-million"
+for c in ${1:-$CASES}; do
+  "case_${c//-/_}"
+done
