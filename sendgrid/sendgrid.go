@@ -196,7 +196,6 @@ func (s *Sender) result(resp *http.Response) error {
 	return delivery.HTTPError(resp, s.scrub(errorDetail(body)), readErr)
 }
 
-
 // errorResponse is SendGrid's error body.
 type errorResponse struct {
 	Errors []struct {

@@ -196,7 +196,6 @@ func (s *Sender) result(resp *http.Response) error {
 	return delivery.HTTPError(resp, s.errorDetail(body), readErr)
 }
 
-
 // errorDetail reads an error body: "error 21211: The 'To' number ... is not
 // a valid phone number. (https://www.twilio.com/docs/errors/21211)". A body
 // that is not Twilio's (a proxy's page) yields the start of its text.

@@ -220,7 +220,6 @@ func result(resp *http.Response) error {
 	return delivery.HTTPError(resp, snippet(body), readErr)
 }
 
-
 // snippet is the start of a body on one line.
 func snippet(body []byte) string {
 	const max = 200
