@@ -79,3 +79,15 @@ type scanner interface {
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
+
+// sameValue reports whether two column values (as userRow and the like make
+// them) are equal.
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && string(x) == string(y)
+	default:
+		return a == b
+	}
+}

@@ -103,14 +103,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
-	dsn := dataSourceName(path, sync)
-	write, err := sql.Open("sqlite", dsn)
+	write, err := sql.Open("sqlite", dataSourceName(path, sync, writeCacheKB))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", dsn)
+	read, err := sql.Open("sqlite", dataSourceName(path, sync, readCacheKB))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -145,13 +144,22 @@ func createPrivate(path string) error {
 // dataSourceName builds the driver DSN: WAL, foreign keys, a busy timeout for
 // the rare reader that meets a checkpoint, and BEGIN IMMEDIATE so that a
 // transaction takes the write lock up front instead of failing to upgrade.
-func dataSourceName(path, sync string) string {
+// Page cache sizes. The write connection serves every write and point read,
+// so its cache holds the hot part of the database (the user indexes of a
+// million users fit); the listing connections start cold after each write
+// anyway and need little.
+const (
+	writeCacheKB = 16 << 10
+	readCacheKB  = 4 << 10
+)
+
+func dataSourceName(path, sync string, cacheKB int) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous("+sync+")")
-	q.Add("_pragma", "cache_size(-16000)") // 16 MB of pages per connection
+	q.Add("_pragma", "cache_size(-"+strconv.Itoa(cacheKB)+")")
 	// The writer still checkpoints when the WAL passes 1000 pages, which
 	// keeps the WAL small, but checkpointLoop has usually copied the pages
 	// back already, beside the writer, so that checkpoint has little to do.

@@ -17,7 +17,6 @@ var userColumnNames = []string{"id", "email", "email_key", "email_verified_at", 
 var (
 	userColumns = strings.Join(userColumnNames, ", ")
 	insertUser  = "INSERT INTO users (" + userColumns + ") VALUES (" + placeholders(len(userColumnNames)) + ")"
-	updateUser  = "UPDATE users SET " + strings.Join(userColumnNames[1:], " = ?, ") + " = ? WHERE id = ?"
 	selectUser  = "SELECT " + userColumns + " FROM users "
 )
 
@@ -230,22 +229,41 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(*latchkey
 		if err != nil {
 			return err
 		}
+		before := u
 		if err := update(&u); err != nil {
 			return err
 		}
-		out, err = writeUser(ctx, tx, id, u)
+		out, err = writeUser(ctx, tx, id, before, u)
 		return err
 	})
 	return out, err
 }
 
-func writeUser(ctx context.Context, tx *tx, id string, u latchkey.User) (latchkey.User, error) {
+// writeUser stores the columns that differ between before and u, the user
+// id as read and as changed. Writing only what changed spares SQLite the
+// unique indexes of identifiers a login does not touch.
+func writeUser(ctx context.Context, tx *tx, id string, before, u latchkey.User) (latchkey.User, error) {
 	u.ID = id
+	old, err := userRow(before)
+	if err != nil {
+		return latchkey.User{}, err
+	}
 	row, err := userRow(u)
 	if err != nil {
 		return latchkey.User{}, err
 	}
-	if _, err := tx.ExecContext(ctx, updateUser, append(row[1:], id)...); err != nil {
+	var sets []string
+	var args []any
+	for i := 1; i < len(row); i++ {
+		if !sameValue(old[i], row[i]) {
+			sets = append(sets, userColumnNames[i]+" = ?")
+			args = append(args, row[i])
+		}
+	}
+	if len(sets) == 0 {
+		return u, nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE users SET "+strings.Join(sets, ", ")+" WHERE id = ?", append(args, id)...); err != nil {
 		return latchkey.User{}, translate(err)
 	}
 	return u, nil
@@ -268,10 +286,11 @@ func (s *Store) UpdateUserInApp(ctx context.Context, appID, userID string, updat
 		if err != nil {
 			return err
 		}
+		before := u
 		if err := update(&u, &m); err != nil {
 			return err
 		}
-		if outUser, err = writeUser(ctx, tx, userID, u); err != nil {
+		if outUser, err = writeUser(ctx, tx, userID, before, u); err != nil {
 			return err
 		}
 		m.AppID, m.UserID = appID, userID
