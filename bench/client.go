@@ -224,7 +224,7 @@ func (c *client) authHeader(ctx context.Context, now time.Time, rec *recorder) (
 // checkInbox makes sure the server has a dev inbox, which the otp-email flow
 // reads.
 func (c *client) checkInbox(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.urls[epInbox]+"?to="+url.QueryEscape(userEmail(0)), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.urls[epInbox]+"?limit=1&to="+url.QueryEscape(userEmail(0)), nil)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

@@ -332,7 +332,7 @@ func (w *worker) awaitCode(ctx context.Context, rec *recorder, user int, addr st
 // newestMessage returns the ID and text of the newest dev inbox message to
 // addr, or nothing when there is none.
 func (w *worker) newestMessage(ctx context.Context, rec *recorder, addr string) (id, text string, _ *flowError) {
-	_, body, _, ferr := w.q.call(ctx, rec, epInbox, w.r.c.urls[epInbox]+"?to="+url.QueryEscape(addr), nil, http.StatusOK)
+	_, body, _, ferr := w.q.call(ctx, rec, epInbox, w.r.c.urls[epInbox]+"?limit=1&to="+url.QueryEscape(addr), nil, http.StatusOK)
 	if ferr != nil {
 		return "", "", ferr
 	}

@@ -45,6 +45,7 @@ var coreVars = []Var{
 	{"LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},
 	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server waits for requests in flight (1s to 5m)"},
+	{"LATCHKEY_RECORD_RETENTION", "1h", "how long delivered or failed outbox records and dev inbox messages are kept (1m to 720h)"},
 	{"LATCHKEY_PPROF_ADDR", "", "when set, serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060"},
 }
 
@@ -68,6 +69,7 @@ type Config struct {
 	Shutdown    time.Duration
 	Delivery    Delivery
 	PprofAddr   string
+	Retention   time.Duration
 
 	publicURLSet, issuerSet bool // whether the URLs were given or derived
 }
@@ -103,6 +105,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Shutdown:    l.duration("LATCHKEY_SHUTDOWN_TIMEOUT", time.Second, 5*time.Minute),
 	}
 	c.Delivery = l.delivery(c.Dev)
+	c.Retention = l.duration("LATCHKEY_RECORD_RETENTION", time.Minute, 720*time.Hour)
 	if v := strings.TrimSpace(getenv("LATCHKEY_PPROF_ADDR")); v != "" {
 		c.PprofAddr = l.addr("LATCHKEY_PPROF_ADDR")
 	}

@@ -5,7 +5,10 @@ import (
 	"html/template"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/latchkeyhq/latchkey"
 )
 
 // devInboxLimit is how many captured messages the dev inbox shows.
@@ -22,10 +25,19 @@ type devMessage struct {
 	CreatedAt string `json:"created_at"`
 }
 
-// devMessages returns the newest captured messages, only those to the
-// request's ?to= address when it names one.
+// devMessages returns the newest captured messages: at most ?limit= of
+// them (200 by default and at most), only those to the ?to= address when it
+// names one.
 func (h *handler) devMessages(r *http.Request) ([]devMessage, error) {
-	list, err := h.DevInbox.ListDevMessages(r.Context(), r.URL.Query().Get("to"), devInboxLimit)
+	limit := devInboxLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > devInboxLimit {
+			return nil, latchkey.Errorf(latchkey.CodeInvalid, "limit must be a whole number from 1 to %d", devInboxLimit)
+		}
+		limit = n
+	}
+	list, err := h.DevInbox.ListDevMessages(r.Context(), r.URL.Query().Get("to"), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -37,8 +49,8 @@ func (h *handler) devMessages(r *http.Request) ([]devMessage, error) {
 	return out, nil
 }
 
-// devInboxJSON is GET /dev/inbox/messages[?to=ADDRESS]: captured messages,
-// newest first.
+// devInboxJSON is GET /dev/inbox/messages[?to=ADDRESS][&limit=N]: captured
+// messages, newest first.
 func (h *handler) devInboxJSON(w http.ResponseWriter, r *http.Request) error {
 	list, err := h.devMessages(r)
 	if err != nil {

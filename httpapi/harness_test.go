@@ -242,7 +242,7 @@ func (h *harness) inbox() []map[string]any {
 func (h *harness) inboxTo(to string) []map[string]any {
 	h.t.Helper()
 	h.deliver()
-	resp := h.callWith("", http.MethodGet, "/dev/inbox/messages?to="+url.QueryEscape(to), nil).wantStatus(http.StatusOK)
+	resp := h.callWith("", http.MethodGet, "/dev/inbox/messages?limit=5&to="+url.QueryEscape(to), nil).wantStatus(http.StatusOK)
 	var list []map[string]any
 	if err := json.Unmarshal(resp.body, &list); err != nil {
 		h.t.Fatalf("dev inbox JSON: %v", err)

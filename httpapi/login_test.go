@@ -249,6 +249,7 @@ func TestSendOTPErrors(t *testing.T) {
 	if n := len(h.inbox()); n != 0 {
 		t.Fatalf("refused sends delivered %d messages", n)
 	}
+	h.callWith("", http.MethodGet, "/dev/inbox/messages?limit=0", nil).wantStatus(http.StatusBadRequest)
 	// Valid email_content is rendered as text, never markup.
 	c.sendOTP(email(map[string]any{"email_content": map[string]any{"subject": "Your code", "bodyText": "<script>alert(1)</script>",
 		"primaryColor": "#6981FF", "base64logo": tinyPNG}})).wantStatus(http.StatusOK)
@@ -278,6 +279,7 @@ func TestNoProviderOutsideDevMode(t *testing.T) {
 		wantCode(http.StatusBadRequest, "external_provider_configuration_error")
 	c.sendOTP(map[string]any{"channel": "direct", "identifier": "p@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)
 	h.callWith("", http.MethodGet, "/dev/inbox", nil).wantStatus(http.StatusNotFound)
+	h.callWith("", http.MethodGet, "/dev/inbox/messages?limit=1", nil).wantStatus(http.StatusNotFound)
 	h.callWith("", http.MethodGet, "/dev/inbox/messages", nil).wantStatus(http.StatusNotFound)
 }
 

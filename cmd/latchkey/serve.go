@@ -114,12 +114,6 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 // database stays proportional to what is live.
 const maintenanceInterval = time.Minute
 
-// recordRetention is how long delivered or failed outbox records and dev
-// inbox messages are kept after they end, for operators investigating. Used
-// codes and ended sessions are purged as soon as they end: nothing reads
-// them any more (a used code and a missing one get the same answer).
-const recordRetention = time.Hour
-
 // maintain purges what is no longer needed, until ctx ends: retired keys
 // whose publication has ended, expired and used codes, ended sessions and
 // finished outbox messages.
@@ -160,7 +154,11 @@ func serveHelp(w io.Writer, name string) {
 	tw.Flush()
 }
 
-// purge removes state that has ended by now.
+// purge removes state that has ended by now. Used codes and ended sessions
+// go at once: nothing reads them any more (a used code and a missing one get
+// the same answer). Delivered or failed outbox records and dev inbox
+// messages are kept for LATCHKEY_RECORD_RETENTION, for operators
+// investigating.
 func (s *system) purge(ctx context.Context, now time.Time) {
 	purges := []struct {
 		what   string
@@ -169,8 +167,8 @@ func (s *system) purge(ctx context.Context, now time.Time) {
 	}{
 		{"challenges", s.store.DeleteExpiredChallenges, now},
 		{"sessions", s.store.DeleteEndedSessions, now},
-		{"messages", s.store.DeleteFinishedMessages, now.Add(-recordRetention)},
-		{"dev inbox messages", s.store.DeleteDevMessages, now.Add(-recordRetention)},
+		{"messages", s.store.DeleteFinishedMessages, now.Add(-s.cfg.Retention)},
+		{"dev inbox messages", s.store.DeleteDevMessages, now.Add(-s.cfg.Retention)},
 	}
 	for _, p := range purges {
 		if n, err := p.fn(ctx, p.cutoff); err != nil {
