@@ -75,3 +75,20 @@ func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
 		t.Error("a database password is echoed")
 	}
 }
+
+func TestRecordRetention(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	if err != nil || c.Retention != time.Hour {
+		t.Fatalf("default retention = %v, %v; want 1h", c.Retention, err)
+	}
+	c, err = config.Load(getenv(map[string]string{"LATCHKEY_RECORD_RETENTION": "5m"}))
+	if err != nil || c.Retention != 5*time.Minute {
+		t.Fatalf("retention = %v, %v; want 5m", c.Retention, err)
+	}
+	for _, bad := range []string{"10s", "721h", "soon"} {
+		_, err := config.Load(getenv(map[string]string{"LATCHKEY_RECORD_RETENTION": bad}))
+		if err == nil || !strings.Contains(err.Error(), "LATCHKEY_RECORD_RETENTION") {
+			t.Errorf("retention %q: error %v; want one naming the variable", bad, err)
+		}
+	}
+}

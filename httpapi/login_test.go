@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -341,6 +342,11 @@ func TestExpiryAndOnlyNewestCode(t *testing.T) {
 
 	first := send(nil)
 	second := send(nil)
+	newest := h.callWith("", http.MethodGet, "/dev/inbox/messages?limit=1&to=e%40example.com", nil).wantStatus(http.StatusOK)
+	var list []map[string]any
+	if err := json.Unmarshal(newest.body, &list); err != nil || len(list) != 1 || !strings.Contains(list[0]["text"].(string), second) {
+		t.Fatalf("?limit=1 of five messages = %s (%v); want only the newest, with %s", newest.body, err, second)
+	}
 	if first != second {
 		c.authOTP(otpBody("e@example.com", "email", first)).wantCode(http.StatusBadRequest, "auth_invalid_credentials")
 	}
