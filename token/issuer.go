@@ -66,9 +66,14 @@ func (i *Issuer) Sign(ctx context.Context, typ string, claims any) (string, erro
 	if err != nil {
 		return "", err
 	}
-	// The claims are encoded once with encoding/json and signed as the JWS
-	// payload; go-jose's jwt builder would encode them, decode them into a
-	// map and encode them again, which cost as much as the ES256 signature.
+	return signClaims(signer, claims)
+}
+
+// signClaims encodes claims once with encoding/json and signs them as the
+// JWS payload, in compact form. go-jose's jwt builder would encode them,
+// decode them into a map and encode them again, which cost as much as the
+// ES256 signature.
+func signClaims(signer jose.Signer, claims any) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", fmt.Errorf("token: encode claims: %w", err)
