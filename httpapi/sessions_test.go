@@ -235,3 +235,18 @@ func decode(t testing.TB, r response, v any) {
 		t.Fatalf("decode %s: %v", r.body, err)
 	}
 }
+
+// TestStoreFailureIsNotAMissingSession checks that silent authentication
+// reports a database failure as a server error, not as "Session not found",
+// which would tell the app to sign the user out.
+func TestStoreFailureIsNotAMissingSession(t *testing.T) {
+	h := newHarness(t)
+	c := h.newClient("Outage", false)
+	id := c.mustUser(map[string]any{"email": "o@example.com"})
+	sessionID := c.login(id, nil)["session_id"]
+	h.store.Close() // the client token and its app stay cached for the call below
+	resp := c.call(http.MethodPost, "/cis/v1/auth/session/authenticate", map[string]any{"session_id": sessionID})
+	if resp.status < 500 {
+		t.Fatalf("session authenticate on a closed store: %d %s; want a 5xx", resp.status, resp.body)
+	}
+}

@@ -114,20 +114,33 @@ var (
 // Check validates the options before a code is consumed, so that a bad
 // resource, claims request or session does not cost the user their code.
 func (s *Service) Check(ctx context.Context, app latchkey.App, userID string, o Options) error {
-	if o.Resource != "" && !app.HasResource(o.Resource) {
-		return latchkey.Errorf(latchkey.CodeInvalid, "resource %q is not one of this app's resources", o.Resource)
-	}
-	if err := checkClaims(o.Claims); err != nil {
+	if err := checkRequest(app, o); err != nil {
 		return err
 	}
 	if o.SessionID == "" {
 		return nil
 	}
-	sess, err := s.store.GetSession(ctx, o.SessionID)
-	if errors.Is(err, latchkey.ErrNotFound) || (err == nil && !s.usable(sess, app, userID)) {
-		return ErrSessionNotFound
-	}
+	_, err := s.usableSession(ctx, app, userID, o.SessionID)
 	return err
+}
+
+// checkRequest checks the resource and claims request, which need no
+// database.
+func checkRequest(app latchkey.App, o Options) error {
+	if o.Resource != "" && !app.HasResource(o.Resource) {
+		return latchkey.Errorf(latchkey.CodeInvalid, "resource %q is not one of this app's resources", o.Resource)
+	}
+	return checkClaims(o.Claims)
+}
+
+// usableSession reads a session that app may use for userID (any user when
+// userID is empty); anything else is ErrSessionNotFound.
+func (s *Service) usableSession(ctx context.Context, app latchkey.App, userID, sessionID string) (latchkey.Session, error) {
+	sess, err := s.store.GetSession(ctx, sessionID)
+	if errors.Is(err, latchkey.ErrNotFound) || (err == nil && !s.usable(sess, app, userID)) {
+		return latchkey.Session{}, ErrSessionNotFound
+	}
+	return sess, err
 }
 
 // usable reports whether sess may be used by app for userID (any user when
@@ -137,9 +150,10 @@ func (s *Service) usable(sess latchkey.Session, app latchkey.App, userID string)
 }
 
 // Issue opens a session for the authentication, or adds it to the named one,
-// and returns new tokens.
+// and returns new tokens. A named session is checked in the transaction that
+// extends it.
 func (s *Service) Issue(ctx context.Context, a Authentication) (Tokens, error) {
-	if err := s.Check(ctx, a.App, a.User.ID, a.Options); err != nil {
+	if err := checkRequest(a.App, a.Options); err != nil {
 		return Tokens{}, err
 	}
 	now := s.now()
@@ -282,13 +296,13 @@ func (s *Service) Authenticate(ctx context.Context, app latchkey.App, o Options)
 	if o.SessionID == "" {
 		return Tokens{}, latchkey.Errorf(latchkey.CodeInvalid, "session_id is required")
 	}
-	if err := s.Check(ctx, app, "", o); err != nil {
+	if err := checkRequest(app, o); err != nil {
 		return Tokens{}, err
 	}
 	now := s.now()
-	current, err := s.store.GetSession(ctx, o.SessionID)
+	current, err := s.usableSession(ctx, app, "", o.SessionID)
 	if err != nil {
-		return Tokens{}, ErrSessionNotFound
+		return Tokens{}, err
 	}
 	rt, refresh, err := s.newRefresh(app, current.UserID, o.Resource, now)
 	if err != nil {
