@@ -10,6 +10,7 @@ import (
 	"github.com/latchkeyhq/latchkey/delivery"
 	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sessions"
+	"github.com/latchkeyhq/latchkey/users"
 )
 
 // SendLink is a request to send a magic link (either of Mosaic's
@@ -200,8 +201,11 @@ func (s *Service) AuthenticateLink(ctx context.Context, app latchkey.App, req Au
 		return sessions.Tokens{}, errInvalidLink
 	}
 	user, err := s.cfg.Users.Get(ctx, app, c.UserID)
+	if errors.Is(err, users.ErrNotFound) {
+		return sessions.Tokens{}, errInvalidLink // the user left the app since the link was sent
+	}
 	if err != nil {
-		return sessions.Tokens{}, errInvalidLink
+		return sessions.Tokens{}, err
 	}
 	if user.User.Status == latchkey.UserDisabled {
 		return sessions.Tokens{}, &latchkey.Error{Code: latchkey.CodeForbidden, Message: "User is not active"}

@@ -177,8 +177,7 @@ func requestIDMatches(want, got string) bool {
 // recordLogin updates the user after a login and reports whether it was the
 // first.
 func (s *Service) recordLogin(ctx context.Context, c latchkey.Challenge, authType string) (latchkey.User, bool, error) {
-	dest := c.Destination
-	before, after, err := s.cfg.Users.RecordLogin(ctx, c.UserID, users.Login{Channel: c.Channel, AuthType: authType, Destination: dest})
+	before, after, err := s.cfg.Users.RecordLogin(ctx, c.UserID, users.Login{Channel: c.Channel, AuthType: authType, Destination: c.Destination})
 	if err != nil {
 		return latchkey.User{}, false, err
 	}
