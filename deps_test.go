@@ -26,7 +26,7 @@ var allowedImports = map[string][]string{
 	"twilio":            {"", "delivery"},
 	"webhook":           {"", "delivery"},
 	"token":             {"", "secrets"},
-	"apps":              {"", "secrets"},
+	"apps":              {"", "delivery", "secrets"}, // what an email may show is delivery's rule
 	"users":             {"", "secrets"},
 	"delivery":          {"", "secrets"},
 	"sessions":          {"", "secrets", "token"},

@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/delivery"
 	"github.com/latchkeyhq/latchkey/secrets"
 )
 
@@ -188,13 +188,11 @@ func Validate(a latchkey.App) error {
 	return a.Policy.Validate()
 }
 
-var hexColor = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
-
 // validateBranding checks what an app's emails show: a one-line sender name
 // that cannot break out of a mail header, an https logo URL, a hex colour.
 func validateBranding(b latchkey.Branding) error {
-	if utf8.RuneCountInString(b.SenderName) > maxNameLength || strings.ContainsAny(b.SenderName, "\r\n\x00\"<>") {
-		return latchkey.Errorf(latchkey.CodeInvalid, "the sender name must be one line of at most %d characters without quotes or angle brackets", maxNameLength)
+	if !delivery.ValidSenderName(b.SenderName) {
+		return latchkey.Errorf(latchkey.CodeInvalid, "the sender name must be one line of at most %d characters without quotes or angle brackets", delivery.MaxSenderNameLength)
 	}
 	if b.LogoURL != "" {
 		u, err := url.Parse(b.LogoURL)
@@ -202,7 +200,7 @@ func validateBranding(b latchkey.Branding) error {
 			return latchkey.Errorf(latchkey.CodeInvalid, "the logo URL must be an https URL")
 		}
 	}
-	if b.PrimaryColor != "" && !hexColor.MatchString(b.PrimaryColor) {
+	if b.PrimaryColor != "" && !delivery.ValidColor(b.PrimaryColor) {
 		return latchkey.Errorf(latchkey.CodeInvalid, "the primary colour must be a hex colour such as #4F46E5")
 	}
 	return nil

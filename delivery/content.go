@@ -29,11 +29,23 @@ type EmailContent struct {
 const (
 	maxLogoLength    = 20000
 	maxSubjectLength = 200
-	maxSenderLength  = 100
-	maxTextLength    = 2000
+	// MaxSenderNameLength bounds an email's display name.
+	MaxSenderNameLength = 100
+	maxTextLength       = 2000
 )
 
 var hexColor = regexp.MustCompile(`^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// ValidColor reports whether s is a hex colour, #RGB or #RRGGBB: the only
+// form the templates put into a style.
+func ValidColor(s string) bool { return hexColor.MatchString(s) }
+
+// ValidSenderName reports whether s can be an email's display name: one
+// line of at most MaxSenderNameLength characters without quotes or angle
+// brackets, so it cannot break out of the From header.
+func ValidSenderName(s string) bool {
+	return utf8.RuneCountInString(s) <= MaxSenderNameLength && !strings.ContainsAny(s, "\r\n\x00\"<>")
+}
 
 // Validate checks email_content. Every text is later rendered as text,
 // never as markup; the subject and sender name must hold no line breaks,
@@ -44,9 +56,9 @@ func (c *EmailContent) Validate() error {
 		return latchkey.Errorf(latchkey.CodeInvalid, "email_content.subject is required")
 	case utf8.RuneCountInString(c.Subject) > maxSubjectLength || strings.ContainsAny(c.Subject, "\r\n\x00"):
 		return latchkey.Errorf(latchkey.CodeInvalid, "email_content.subject must be one line of at most %d characters", maxSubjectLength)
-	case utf8.RuneCountInString(c.SenderName) > maxSenderLength || strings.ContainsAny(c.SenderName, "\r\n\x00\"<>"):
-		return latchkey.Errorf(latchkey.CodeInvalid, "email_content.senderName must be one line of at most %d characters without quotes or angle brackets", maxSenderLength)
-	case c.PrimaryColor != "" && !hexColor.MatchString(c.PrimaryColor):
+	case !ValidSenderName(c.SenderName):
+		return latchkey.Errorf(latchkey.CodeInvalid, "email_content.senderName must be one line of at most %d characters without quotes or angle brackets", MaxSenderNameLength)
+	case c.PrimaryColor != "" && !ValidColor(c.PrimaryColor):
 		return latchkey.Errorf(latchkey.CodeInvalid, "email_content.primaryColor must be a hex colour such as #6981FF")
 	case len(c.Base64Logo) > maxLogoLength:
 		return latchkey.Errorf(latchkey.CodeInvalid, "email_content.base64logo must be at most %d characters", maxLogoLength)

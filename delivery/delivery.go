@@ -235,10 +235,7 @@ func (w *Worker) record(ctx context.Context, m latchkey.Message, provider string
 
 // backoff is the wait before attempt n+1: exponential with jitter.
 func (w *Worker) backoff(attempts int) time.Duration {
-	d := firstBackoff << min(attempts-1, 16)
-	if d > maxBackoff {
-		d = maxBackoff
-	}
+	d := min(firstBackoff<<min(attempts-1, 16), maxBackoff)
 	return d + w.jitter(d)
 }
 
@@ -272,6 +269,18 @@ func (d DevInbox) Send(ctx context.Context, m latchkey.Message) error {
 	}
 	return d.Store.AddDevMessage(ctx, latchkey.DevMessage{ID: id, AppID: m.AppID, Channel: m.Channel, To: m.To,
 		Subject: m.Subject, Text: m.Text, HTML: m.HTML, CreatedAt: m.CreatedAt})
+}
+
+// Snippet is the start of an HTTP response body on one line, for an error
+// message when the body is not the provider's own error format (a proxy's
+// page, say).
+func Snippet(body []byte) string {
+	const max = 200
+	text := strings.Join(strings.Fields(strings.ToValidUTF8(string(body), "")), " ")
+	if len(text) > max {
+		text = strings.ToValidUTF8(text[:max], "") + "…"
+	}
+	return text
 }
 
 // HTTPError is the error for an HTTP provider's failed answer: its status,

@@ -220,17 +220,7 @@ func errorDetail(body []byte) string {
 		}
 		return strings.Join(msgs, "; ")
 	}
-	return snippet(body)
-}
-
-// snippet is the start of a body on one line.
-func snippet(body []byte) string {
-	const max = 200
-	text := strings.Join(strings.Fields(strings.ToValidUTF8(string(body), "")), " ")
-	if len(text) > max {
-		text = strings.ToValidUTF8(text[:max], "") + "…"
-	}
-	return text
+	return delivery.Snippet(body)
 }
 
 // scrub removes the API key from text taken from a response, should the

@@ -189,7 +189,7 @@ func (s *Sender) result(resp *http.Response) error {
 		var msg message
 		if err := json.Unmarshal(body, &msg); err != nil || msg.SID == "" {
 			// Without a sid nothing says the message was queued.
-			return fmt.Errorf("status %s without a message sid (%s)", resp.Status, s.scrub(snippet(body)))
+			return fmt.Errorf("status %s without a message sid (%s)", resp.Status, s.scrub(delivery.Snippet(body)))
 		}
 		return nil
 	}
@@ -202,7 +202,7 @@ func (s *Sender) result(resp *http.Response) error {
 func (s *Sender) errorDetail(body []byte) string {
 	var e apiError
 	if json.Unmarshal(body, &e) != nil || (e.Code == 0 && e.Message == "") {
-		return s.scrub(snippet(body))
+		return s.scrub(delivery.Snippet(body))
 	}
 	var b strings.Builder
 	if e.Code != 0 {
@@ -213,16 +213,6 @@ func (s *Sender) errorDetail(body []byte) string {
 		b.WriteString(" (" + e.MoreInfo + ")")
 	}
 	return s.scrub(b.String())
-}
-
-// snippet is the start of a body on one line.
-func snippet(body []byte) string {
-	const max = 200
-	text := strings.Join(strings.Fields(strings.ToValidUTF8(string(body), "")), " ")
-	if len(text) > max {
-		text = strings.ToValidUTF8(text[:max], "") + "…"
-	}
-	return text
 }
 
 // scrub removes the auth token from text taken from a response, should the

@@ -217,17 +217,7 @@ func result(resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
 	}
-	return delivery.HTTPError(resp, snippet(body), readErr)
-}
-
-// snippet is the start of a body on one line.
-func snippet(body []byte) string {
-	const max = 200
-	text := strings.Join(strings.Fields(strings.ToValidUTF8(string(body), "")), " ")
-	if len(text) > max {
-		text = strings.ToValidUTF8(text[:max], "") + "…"
-	}
-	return text
+	return delivery.HTTPError(resp, delivery.Snippet(body), readErr)
 }
 
 // sign is the Standard Webhooks signature: HMAC-SHA256 of
