@@ -151,5 +151,5 @@ func (h *handler) logError(r *http.Request, status int, err error) {
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	h.log.Log(r.Context(), level, "request failed", "request_id", requestID(r.Context()), "status", status, "err", err)
+	h.Log.Log(r.Context(), level, "request failed", "request_id", requestID(r.Context()), "status", status, "err", err)
 }

@@ -14,7 +14,7 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
 // balancer stops sending requests to a node that cannot serve them.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := h.Store.Ping(r.Context()); err != nil {
-		h.log.Warn("not ready", "err", err)
+		h.Log.Warn("not ready", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable",
 			"message": "The database is unreachable", "error_code": 503})
 		return nil

@@ -47,12 +47,11 @@ type Deps struct {
 // handler holds the dependencies the route handlers share.
 type handler struct {
 	Deps
-	log *slog.Logger
 }
 
 // NewHandler returns the complete HTTP handler.
 func NewHandler(d Deps) http.Handler {
-	h := &handler{Deps: d, log: d.Log}
+	h := &handler{Deps: d}
 	mux := http.NewServeMux()
 	h.routes(mux)
 	return h.middleware(jsonFallback(mux))

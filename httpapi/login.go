@@ -22,13 +22,24 @@ type tokenOptions struct {
 }
 
 func (o tokenOptions) options() (sessions.Options, error) {
-	if len(o.DeviceID) > 80 {
-		return sessions.Options{}, latchkey.Errorf(latchkey.CodeInvalid, "device_id must be at most 80 characters")
+	if err := checkDeviceID(o.DeviceID); err != nil {
+		return sessions.Options{}, err
 	}
 	if o.OrgID != "" {
 		return sessions.Options{}, latchkey.Errorf(latchkey.CodeUnsupported, "org_id (B2B organizations) is not supported")
 	}
 	return sessions.Options{Resource: o.Resource, SessionID: o.SessionID, Claims: o.Claims}, nil
+}
+
+// maxDeviceID bounds Mosaic's device_id, which is accepted and checked, not
+// stored.
+const maxDeviceID = 80
+
+func checkDeviceID(id string) error {
+	if len(id) > maxDeviceID {
+		return latchkey.Errorf(latchkey.CodeInvalid, "device_id must be at most %d characters", maxDeviceID)
+	}
+	return nil
 }
 
 // sendOTPBody is ApiOtpInitRequestDto.
@@ -53,8 +64,8 @@ func (h *handler) sendOTP(w http.ResponseWriter, r *http.Request, app latchkey.A
 	if err := decodeJSON(r, &b); err != nil {
 		return err
 	}
-	if len(b.DeviceID) > 80 {
-		return latchkey.Errorf(latchkey.CodeInvalid, "device_id must be at most 80 characters")
+	if err := checkDeviceID(b.DeviceID); err != nil {
+		return err
 	}
 	out, err := h.Login.SendOTP(r.Context(), app, login.SendOTP{
 		Channel: latchkey.Channel(b.Channel), IdentifierType: b.IdentifierType, Identifier: b.Identifier,
@@ -117,8 +128,8 @@ func (h *handler) sendLink(w http.ResponseWriter, r *http.Request, app latchkey.
 	if err := decodeJSON(r, &b); err != nil {
 		return err
 	}
-	if len(b.DeviceID) > 80 {
-		return latchkey.Errorf(latchkey.CodeInvalid, "device_id must be at most 80 characters")
+	if err := checkDeviceID(b.DeviceID); err != nil {
+		return err
 	}
 	out, err := h.Login.SendLink(r.Context(), app, login.SendLink{Identifier: b.Identifier, IdentifierType: b.IdentifierType,
 		Email: b.Email, RedirectURI: b.RedirectURI, State: b.State, Channel: latchkey.Channel(b.Channel),

@@ -49,7 +49,7 @@ func (h *handler) middleware(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				h.log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				h.Log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if !rec.wrote {
 					writeJSON(rec, http.StatusInternalServerError, map[string]any{"message": "Internal server error", "error_code": 500})
 				}
@@ -69,7 +69,7 @@ func (h *handler) logRequest(r *http.Request, rec *statusRecorder, start time.Ti
 	if rec.status >= 500 {
 		level = slog.LevelError
 	}
-	h.log.LogAttrs(r.Context(), level, "request",
+	h.Log.LogAttrs(r.Context(), level, "request",
 		slog.String("request_id", requestID(r.Context())),
 		slog.String("method", r.Method),
 		slog.String("route", route),

@@ -13,7 +13,7 @@ import (
 
 func TestPanicBecomesA500WithoutDetail(t *testing.T) {
 	var logs bytes.Buffer
-	h := &handler{Deps: Deps{Now: time.Now, Rand: rand.Reader}, log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	h := &handler{Deps: Deps{Now: time.Now, Rand: rand.Reader, Log: slog.New(slog.NewJSONHandler(&logs, nil))}}
 	srv := h.middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("secret detail 42")
 	}))
@@ -34,7 +34,7 @@ func TestPanicBecomesA500WithoutDetail(t *testing.T) {
 
 func TestRequestIDFromCallerIsSanitised(t *testing.T) {
 	var logs bytes.Buffer
-	h := &handler{Deps: Deps{Now: time.Now, Rand: rand.Reader}, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	h := &handler{Deps: Deps{Now: time.Now, Rand: rand.Reader, Log: slog.New(slog.NewTextHandler(&logs, nil))}}
 	srv := h.middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/x?code=123456", nil)
