@@ -167,15 +167,24 @@ var userSortColumns = map[latchkey.UserSort]string{
 	latchkey.SortLastAuth:    "u.last_auth_at",
 }
 
-// userKeyColumns maps each user key to its unique column.
-var userKeyColumns = map[latchkey.UserKey]string{
-	latchkey.ByID: "id", latchkey.ByEmail: "email_key", latchkey.ByPhone: "phone",
-	latchkey.ByUsername: "username_key", latchkey.ByExternalID: "external_user_id",
-}
+// memberQueries holds, for each user key, the query that finds a user by
+// that key's unique column together with its membership in an app. They are
+// built once: every API call looks a user up this way.
+var memberQueries = func() map[latchkey.UserKey]string {
+	cols := "u." + strings.Join(userColumnNames, ", u.") + ", m." + strings.ReplaceAll(memberColumns, ", ", ", m.")
+	queries := map[latchkey.UserKey]string{}
+	for key, col := range map[latchkey.UserKey]string{
+		latchkey.ByID: "id", latchkey.ByEmail: "email_key", latchkey.ByPhone: "phone",
+		latchkey.ByUsername: "username_key", latchkey.ByExternalID: "external_user_id",
+	} {
+		queries[key] = "SELECT " + cols + " FROM users u JOIN app_users m ON m.user_id = u.id AND m.app_id = $1 WHERE u." + col + " = $2"
+	}
+	return queries
+}()
 
 // GetMember returns a user of the app and its membership with one query.
 func (s *Store) GetMember(ctx context.Context, appID string, key latchkey.UserKey, value string) (latchkey.User, latchkey.AppUser, error) {
-	col, ok := userKeyColumns[key]
+	query, ok := memberQueries[key]
 	if !ok {
 		return latchkey.User{}, latchkey.AppUser{}, fmt.Errorf("postgres: unknown user key %q", key)
 	}
@@ -183,9 +192,7 @@ func (s *Store) GetMember(ctx context.Context, appID string, key latchkey.UserKe
 		us  userScan
 		mem memberScan
 	)
-	cols := "u." + strings.Join(userColumnNames, ", u.") + ", m." + strings.ReplaceAll(memberColumns, ", ", ", m.")
-	err := s.pool.QueryRow(ctx, "SELECT "+cols+" FROM users u JOIN app_users m ON m.user_id = u.id AND m.app_id = $1 WHERE u."+col+" = $2",
-		appID, value).Scan(append(us.dest(), mem.dest()...)...)
+	err := s.pool.QueryRow(ctx, query, appID, value).Scan(append(us.dest(), mem.dest()...)...)
 	if err != nil {
 		return latchkey.User{}, latchkey.AppUser{}, translate(err)
 	}

@@ -142,15 +142,24 @@ func (s *Store) GetUserByExternalID(ctx context.Context, externalID string) (lat
 	return scanUser(s.write.QueryRowContext(ctx, selectUser+"WHERE external_user_id = ?", externalID))
 }
 
-// userKeyColumns maps each user key to its unique column.
-var userKeyColumns = map[latchkey.UserKey]string{
-	latchkey.ByID: "id", latchkey.ByEmail: "email_key", latchkey.ByPhone: "phone",
-	latchkey.ByUsername: "username_key", latchkey.ByExternalID: "external_user_id",
-}
+// memberQueries holds, for each user key, the query that finds a user by
+// that key's unique column together with its membership in an app. They are
+// built once: every API call looks a user up this way.
+var memberQueries = func() map[latchkey.UserKey]string {
+	cols := "u." + strings.Join(userColumnNames, ", u.") + ", m." + strings.ReplaceAll(memberColumns, ", ", ", m.")
+	queries := map[latchkey.UserKey]string{}
+	for key, col := range map[latchkey.UserKey]string{
+		latchkey.ByID: "id", latchkey.ByEmail: "email_key", latchkey.ByPhone: "phone",
+		latchkey.ByUsername: "username_key", latchkey.ByExternalID: "external_user_id",
+	} {
+		queries[key] = "SELECT " + cols + " FROM users u JOIN app_users m ON m.user_id = u.id AND m.app_id = ? WHERE u." + col + " = ?"
+	}
+	return queries
+}()
 
 // GetMember returns a user of the app and its membership with one query.
 func (s *Store) GetMember(ctx context.Context, appID string, key latchkey.UserKey, value string) (latchkey.User, latchkey.AppUser, error) {
-	col, ok := userKeyColumns[key]
+	query, ok := memberQueries[key]
 	if !ok {
 		return latchkey.User{}, latchkey.AppUser{}, fmt.Errorf("sqlite: unknown user key %q", key)
 	}
@@ -158,9 +167,7 @@ func (s *Store) GetMember(ctx context.Context, appID string, key latchkey.UserKe
 		us userScan
 		ms memberScan
 	)
-	cols := "u." + strings.Join(userColumnNames, ", u.") + ", m." + strings.ReplaceAll(memberColumns, ", ", ", m.")
-	err := s.write.QueryRowContext(ctx, "SELECT "+cols+" FROM users u JOIN app_users m ON m.user_id = u.id AND m.app_id = ? WHERE u."+col+" = ?",
-		appID, value).Scan(append(us.dest(), ms.dest()...)...)
+	err := s.write.QueryRowContext(ctx, query, appID, value).Scan(append(us.dest(), ms.dest()...)...)
 	if err != nil {
 		return latchkey.User{}, latchkey.AppUser{}, translate(err)
 	}
