@@ -157,6 +157,13 @@ func oneAppArg(fs *flag.FlagSet, args []string, e env) (string, int) {
 // appChanges collects the edits that update flags ask for, in order.
 type appChanges []func(*latchkey.App)
 
+func (c *appChanges) stringFlag(fs *flag.FlagSet, name, usage string, set func(*latchkey.App, string)) {
+	fs.Func(name, usage, func(v string) error {
+		*c = append(*c, func(a *latchkey.App) { set(a, v) })
+		return nil
+	})
+}
+
 func (c *appChanges) intFlag(fs *flag.FlagSet, name, usage string, set func(*latchkey.App, int)) {
 	fs.Func(name, usage, func(v string) error {
 		n, err := strconv.Atoi(v)
@@ -226,24 +233,15 @@ id-token-ttl 1h, refresh-token-ttl 336h (14 days), session-ttl 336h.`
 func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
 	fs := newFlagSet("apps update", updateUsage, e.stderr)
 	var c appChanges
-	fs.Func("name", "new name", func(v string) error {
-		c = append(c, func(a *latchkey.App) { a.Name = v })
-		return nil
-	})
+	c.stringFlag(fs, "name", "new name", func(a *latchkey.App, v string) { a.Name = v })
 	c.listFlags(fs, "redirect-uri", "redirect URI", func(a *latchkey.App) *[]string { return &a.RedirectURIs })
 	c.listFlags(fs, "resource", "resource", func(a *latchkey.App) *[]string { return &a.Resources })
-	fs.Func("sender-name", "the display name of the app's emails (empty for the app's name)", func(v string) error {
-		c = append(c, func(a *latchkey.App) { a.Branding.SenderName = v })
-		return nil
-	})
-	fs.Func("logo-url", "an https image URL shown at the top of the app's emails (empty for none)", func(v string) error {
-		c = append(c, func(a *latchkey.App) { a.Branding.LogoURL = v })
-		return nil
-	})
-	fs.Func("primary-color", "the accent colour of the app's emails, such as #4F46E5 (empty for the default)", func(v string) error {
-		c = append(c, func(a *latchkey.App) { a.Branding.PrimaryColor = v })
-		return nil
-	})
+	c.stringFlag(fs, "sender-name", "the display name of the app's emails (empty for the app's name)",
+		func(a *latchkey.App, v string) { a.Branding.SenderName = v })
+	c.stringFlag(fs, "logo-url", "an https image URL shown at the top of the app's emails (empty for none)",
+		func(a *latchkey.App, v string) { a.Branding.LogoURL = v })
+	c.stringFlag(fs, "primary-color", "the accent colour of the app's emails, such as #4F46E5 (empty for the default)",
+		func(a *latchkey.App, v string) { a.Branding.PrimaryColor = v })
 	c.boolFlag(fs, "management", "allow the app's tokens to call management endpoints", func(a *latchkey.App, b bool) { a.Management = b })
 	c.intFlag(fs, "otp-length", "digits in a one-time passcode (4 to 8)", func(a *latchkey.App, n int) { a.Policy.OTPLength = n })
 	c.durationFlag(fs, "otp-expiry", "how long a passcode is valid", func(a *latchkey.App, d time.Duration) { a.Policy.OTPExpiry = d })

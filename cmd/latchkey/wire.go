@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/apps"
@@ -130,8 +131,28 @@ func (s *system) init(ctx context.Context, e env) error {
 
 func (s *system) Close() error { return s.store.Close() }
 
+// migratingStore is a store that can bring its schema up to date; both
+// databases are.
+type migratingStore interface {
+	latchkey.Store
+	Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]int, error)
+}
+
 // openStore opens the configured database and applies its migrations.
 func openStore(ctx context.Context, cfg config.Config, e env) (latchkey.Store, error) {
+	store, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.Migrate(ctx, e.rand, e.now()); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// openDatabase opens the database LATCHKEY_DATABASE_URL names.
+func openDatabase(ctx context.Context, cfg config.Config) (migratingStore, error) {
 	switch cfg.Database.Driver {
 	case "sqlite":
 		if dir := filepath.Dir(cfg.Database.Path); dir != "." {
@@ -143,19 +164,11 @@ func openStore(ctx context.Context, cfg config.Config, e env) (latchkey.Store, e
 		if err != nil {
 			return nil, err
 		}
-		if _, err := store.Migrate(ctx, e.rand, e.now()); err != nil {
-			store.Close()
-			return nil, err
-		}
 		return store, nil
 	case "postgres":
 		store, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{MaxConns: int32(cfg.DBMaxConns), ConnectTimeout: cfg.DBTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: %w", err)
-		}
-		if _, err := store.Migrate(ctx, e.rand, e.now()); err != nil {
-			store.Close()
-			return nil, err
 		}
 		return store, nil
 	default:
