@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -88,11 +89,7 @@ func (l *loader) provider(name, channel, prefix string, dev bool) *Provider {
 		return &Provider{Kind: "devinbox", Prefix: prefix}
 	}
 	allowed := kinds[channel]
-	found := false
-	for _, a := range allowed {
-		found = found || a == kind
-	}
-	if !found {
+	if !slices.Contains(allowed, kind) {
 		l.bad(name, kind, "want one of "+strings.Join(allowed, ", "))
 		return nil
 	}

@@ -214,7 +214,12 @@ func (g clientCredentials) Issue(ctx context.Context, app latchkey.App, req Toke
 
 // errInvalidToken is the one answer to every rejected bearer token, as
 // Mosaic words it.
-var errInvalidToken = &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token"}
+var errInvalidToken = invalidToken(nil)
+
+// invalidToken is that answer, with the reason kept for the log only.
+func invalidToken(cause error) *latchkey.Error {
+	return &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token", Err: cause}
+}
 
 // AuthenticateBearer checks an Authorization header carrying a client access
 // token for Latchkey's API: signature, type, issuer, expiry, audience and
@@ -240,7 +245,7 @@ func (s *Server) AuthenticateBearer(ctx context.Context, header string) (latchke
 	if !now.Before(entry.appExpiry) {
 		app, err := s.cfg.Store.GetAppByClientID(ctx, entry.claims.ClientID)
 		if latchkey.ErrorCode(err) == latchkey.CodeNotFound {
-			return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token", Err: err}
+			return latchkey.App{}, invalidToken(err)
 		}
 		if err != nil {
 			return latchkey.App{}, err
@@ -250,8 +255,7 @@ func (s *Server) AuthenticateBearer(ctx context.Context, header string) (latchke
 	}
 	c, app := entry.claims, entry.app
 	if app.ID != c.AppID || c.IssuedAt < app.SecretRotatedAt.Unix() {
-		return latchkey.App{}, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token",
-			Err: fmt.Errorf("token predates the app's secret rotation or names another app")}
+		return latchkey.App{}, invalidToken(errors.New("token predates the app's secret rotation or names another app"))
 	}
 	return app, nil
 }
@@ -263,8 +267,7 @@ func (s *Server) verifyClientToken(ctx context.Context, raw string) (ClientClaim
 		return c, asUnauthorized(err)
 	}
 	if c.Audience != token.DefaultAudience || c.GrantType != GrantClientCredentials || c.Subject != c.ClientID {
-		return c, &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token",
-			Err: fmt.Errorf("not a client access token for this API (aud %q, gty %q)", c.Audience, c.GrantType)}
+		return c, invalidToken(fmt.Errorf("not a client access token for this API (aud %q, gty %q)", c.Audience, c.GrantType))
 	}
 	return c, nil
 }
@@ -273,7 +276,7 @@ func (s *Server) verifyClientToken(ctx context.Context, raw string) (ClientClaim
 // the reason for the log; other failures (the key store is down) pass as is.
 func asUnauthorized(err error) error {
 	if errors.Is(err, token.ErrInvalidToken) {
-		return &latchkey.Error{Code: latchkey.CodeUnauthorized, Message: "Invalid token", Err: err}
+		return invalidToken(err)
 	}
 	return err
 }
