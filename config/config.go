@@ -199,13 +199,22 @@ func (l *loader) database(name string) Database {
 	}
 }
 
-// redactURL hides a password in a URL before it is printed.
+// redactURL hides a password in a URL before it is printed. A URL that
+// does not parse loses everything between its scheme and its last "@",
+// where user info would stand.
 func redactURL(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
-		return v
+	if err == nil {
+		if u.User == nil {
+			return v
+		}
+		return u.Redacted()
 	}
-	return u.Redacted()
+	scheme, rest, ok := strings.Cut(v, "://")
+	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
+		return scheme + "://xxxxx@" + rest[at+1:]
+	}
+	return v
 }
 
 func (l *loader) oneOf(name string, allowed []string) string {

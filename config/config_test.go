@@ -57,18 +57,18 @@ func TestListeningFillsDerivedURLs(t *testing.T) {
 func TestEveryProblemIsReportedOnItsOwnLine(t *testing.T) {
 	_, err := config.Load(getenv(map[string]string{
 		"LATCHKEY_SIGNING_ALG": "none", "LATCHKEY_KEY_REFRESH": "1ms", "LATCHKEY_SQLITE_SYNCHRONOUS": "OFF",
-		"LATCHKEY_DATABASE_URL": "postgres://admin:hunter2@db/x?%zz",
+		"LATCHKEY_DATABASE_URL": "postgres://admin:hunter2@db:notaport/x",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted bad values")
 	}
 	lines := strings.Split(err.Error(), "\n")
-	for _, name := range []string{"LATCHKEY_SIGNING_ALG", "LATCHKEY_KEY_REFRESH", "LATCHKEY_SQLITE_SYNCHRONOUS"} {
+	for _, name := range []string{"LATCHKEY_SIGNING_ALG", "LATCHKEY_KEY_REFRESH", "LATCHKEY_SQLITE_SYNCHRONOUS", "LATCHKEY_DATABASE_URL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("problems %q do not name %s", err, name)
 		}
 	}
-	if len(lines) < 3 {
+	if len(lines) < 4 {
 		t.Errorf("problems on %d lines; want one per variable", len(lines))
 	}
 	if strings.Contains(err.Error(), "hunter2") {
