@@ -90,12 +90,18 @@ func testChallengeLifecycle(t *testing.T, s latchkey.Store) {
 	dup.CodeHash = c.CodeHash
 	wantErr(t, s.CreateChallenge(ctx(), dup, nil), latchkey.ErrConflict, "CreateChallenge with a taken code hash")
 
-	// Purging removes what is past use and keeps what is live.
+	// Purging removes what is past use, consumed or expired unused, and
+	// keeps what is live.
+	stale := newChallenge(app.ID, "user:stale", latchkey.KindOTP)
+	stale.ExpiresAt = base.Add(time.Minute)
+	mustNoErr(t, s.CreateChallenge(ctx(), stale, nil), "CreateChallenge stale")
 	n, err := s.DeleteExpiredChallenges(ctx(), base.Add(2*time.Minute))
 	mustNoErr(t, err, "DeleteExpiredChallenges")
-	if n != 2 {
-		t.Fatalf("DeleteExpiredChallenges removed %d; want the 2 consumed challenges", n)
+	if n != 3 {
+		t.Fatalf("DeleteExpiredChallenges removed %d; want the 2 consumed challenges and the expired one", n)
 	}
+	_, err = s.GetChallengeByCodeHash(ctx(), latchkey.KindOTP, stale.CodeHash)
+	wantErr(t, err, latchkey.ErrNotFound, "GetChallengeByCodeHash of a purged expired challenge")
 	if _, err := s.GetLiveChallenge(ctx(), app.ID, latchkey.KindLink, c.Subject); err != nil {
 		t.Fatalf("purge removed a live challenge: %v", err)
 	}

@@ -62,6 +62,12 @@ func testSessionLifecycle(t *testing.T, s latchkey.Store) {
 	if len(list) != 2 || list[0].ID != sess2.ID || list[1].ID != sess.ID {
 		t.Fatalf("ListSessions = %v; want [%s %s]", sessionIDs(list), sess2.ID, sess.ID)
 	}
+	// Once sess2 has expired (sess was extended past it), only sess is
+	// listed, although neither is revoked.
+	list, _ = s.ListSessions(ctx(), app.ID, u.ID, sess2.ExpiresAt.Add(30*time.Minute))
+	if len(list) != 1 || list[0].ID != sess.ID {
+		t.Fatalf("ListSessions after %s expired = %v; want [%s]", sess2.ID, sessionIDs(list), sess.ID)
+	}
 
 	mustNoErr(t, s.RevokeSession(ctx(), sess.ID, later), "RevokeSession")
 	wantErr(t, s.RevokeSession(ctx(), "nope", later), latchkey.ErrNotFound, "RevokeSession of a missing session")
@@ -94,14 +100,22 @@ func testSessionLifecycle(t *testing.T, s latchkey.Store) {
 	})
 	wantErr(t, err, latchkey.ErrNotFound, "RotateRefreshToken after RevokeUserSessions")
 
-	// Expired sessions are not listed and are purged.
-	if list, _ := s.ListSessions(ctx(), app.ID, u.ID, base.Add(15*24*time.Hour)); len(list) != 0 {
-		t.Fatal("expired sessions listed")
-	}
+	// Purging removes revoked sessions and expired ones, revoked or not,
+	// and keeps a live one.
+	stale, rtStale := newSession(app.ID, u.ID)
+	stale.ExpiresAt = base.Add(30 * time.Minute)
+	mustNoErr(t, s.CreateSession(ctx(), stale, rtStale), "CreateSession stale")
+	live, rtLive := newSession(app.ID, u.ID)
+	mustNoErr(t, s.CreateSession(ctx(), live, rtLive), "CreateSession live")
 	n, err = s.DeleteEndedSessions(ctx(), later.Add(time.Second))
 	mustNoErr(t, err, "DeleteEndedSessions")
-	if n != 3 {
-		t.Fatalf("DeleteEndedSessions removed %d; want the 3 revoked sessions", n)
+	if n != 4 {
+		t.Fatalf("DeleteEndedSessions removed %d; want the 3 revoked sessions and the expired one", n)
+	}
+	_, err = s.GetSession(ctx(), stale.ID)
+	wantErr(t, err, latchkey.ErrNotFound, "GetSession of a purged expired session")
+	if _, err := s.GetSession(ctx(), live.ID); err != nil {
+		t.Fatalf("purge removed a live session: %v", err)
 	}
 }
 
