@@ -75,14 +75,21 @@ func newOutbox(t *testing.T, senders ...delivery.Sender) *outboxEnv {
 	return &outboxEnv{t: t, store: store, clock: clock, worker: w, logs: logs, app: app}
 }
 
-// queue stores a challenge with its message, as a send does.
+// queue stores a challenge with its message, as a send does, with a code
+// valid for ten minutes.
 func (o *outboxEnv) queue(text string) latchkey.Message {
+	o.t.Helper()
+	return o.queueFor(text, 10*time.Minute)
+}
+
+// queueFor is queue with a code valid for ttl.
+func (o *outboxEnv) queueFor(text string, ttl time.Duration) latchkey.Message {
 	o.t.Helper()
 	now := o.clock.Now()
 	id := fmt.Sprintf("m%d", now.UnixNano())
 	m := latchkey.Message{ID: id, AppID: o.app.ID, Channel: latchkey.ChannelEmail, To: "ada@example.com", Subject: "Code",
 		Text: text, HTML: "<p>" + text + "</p>", Status: latchkey.MessageQueued, CreatedAt: now, NextAttemptAt: now,
-		ExpiresAt: now.Add(10 * time.Minute)}
+		ExpiresAt: now.Add(ttl)}
 	c := latchkey.Challenge{ID: "c" + id, AppID: o.app.ID, Kind: latchkey.KindOTP, Subject: "user:" + id, Channel: latchkey.ChannelEmail,
 		CodeHash: []byte(id), CreatedAt: now, ExpiresAt: m.ExpiresAt}
 	if err := o.store.CreateChallenge(context.Background(), c, &m); err != nil {
@@ -200,7 +207,9 @@ func TestGivesUpWhenTheCodeExpires(t *testing.T) {
 		s.errs = append(s.errs, errors.New("503"))
 	}
 	o := newOutbox(t, s)
-	m := o.queue("Code 333333")
+	// A 30-second code: the backoff passes its expiry long before the
+	// attempts run out.
+	m := o.queueFor("Code 333333", 30*time.Second)
 	for range 20 {
 		o.run()
 		if o.message(m.ID).Status != latchkey.MessageQueued {
@@ -212,8 +221,9 @@ func TestGivesUpWhenTheCodeExpires(t *testing.T) {
 	if got.Status != latchkey.MessageFailed {
 		t.Fatalf("a message retried past its code's expiry: %+v", got)
 	}
-	if got.Attempts > delivery.MaxAttempts {
-		t.Fatalf("%d attempts; want at most %d", got.Attempts, delivery.MaxAttempts)
+	if got.Attempts >= delivery.MaxAttempts || !o.clock.Now().Before(m.ExpiresAt) {
+		t.Fatalf("%d attempts by %s; want the message given up before its %d attempts and its expiry at %s, as the next retry would fall after it",
+			got.Attempts, o.clock.Now(), delivery.MaxAttempts, m.ExpiresAt)
 	}
 	late := o.queue("Code 444444")
 	o.clock.Advance(11 * time.Minute)
