@@ -149,16 +149,21 @@ func (r response) json() map[string]any {
 	return m
 }
 
+// do sends req. It may be called from any goroutine (the race tests do): a
+// transport failure is reported with Errorf, never Fatal, and answers
+// status 0, which no test expects.
 func (h *harness) do(req *http.Request) response {
 	h.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		h.t.Fatal(err)
+		h.t.Errorf("%s %s: %v", req.Method, req.URL.Path, err)
+		return response{t: h.t, header: http.Header{}}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		h.t.Fatal(err)
+		h.t.Errorf("%s %s: read the body: %v", req.Method, req.URL.Path, err)
+		return response{t: h.t, header: http.Header{}}
 	}
 	return response{t: h.t, status: resp.StatusCode, header: resp.Header, body: body}
 }
@@ -190,7 +195,8 @@ func (h *harness) callWith(token, method, path string, body any) response {
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			h.t.Fatal(err)
+			h.t.Errorf("encode the request body: %v", err)
+			return response{t: h.t, header: http.Header{}}
 		}
 		r = bytes.NewReader(raw)
 	}
@@ -315,33 +321,62 @@ func dumpSQL(t testing.TB, db *sql.DB, listQuery, prefix string) string {
 	var tables []string
 	for rows.Next() {
 		var name string
-		_ = rows.Scan(&name)
-		tables = append(tables, name)
-	}
-	rows.Close()
-	var dump strings.Builder
-	for _, table := range tables {
-		rows, err := db.Query("SELECT * FROM " + prefix + table)
-		if err != nil {
+		if err := rows.Scan(&name); err != nil {
 			t.Fatal(err)
 		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			_ = rows.Scan(ptrs...)
-			for _, v := range vals {
-				fmt.Fprintf(&dump, "%s\n", v)
-			}
-		}
-		rows.Close()
+		tables = append(tables, name)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) == 0 {
+		t.Fatal("no tables to dump")
+	}
+	var dump strings.Builder
+	for _, table := range tables {
+		dumpTable(t, db, prefix+table, &dump)
 	}
 	return dump.String()
+}
+
+// dumpTable writes every value of table to dump, one per line. A value that
+// cannot be read fails the test: a missed value could hide a secret.
+func dumpTable(t testing.TB, db *sql.DB, table string, dump *strings.Builder) {
+	t.Helper()
+	rows, err := db.Query("SELECT * FROM " + table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		for _, v := range vals {
+			fmt.Fprintf(dump, "%s\n", v)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", table, err)
+	}
 }
 
 // appChangeDelay is how long a change to an app may take to reach the API,
 // which caches apps for two seconds.
 const appChangeDelay = 2 * time.Second
+
+// nonEmptyString reports whether a decoded JSON value is a string with
+// something in it; a missing member (nil) is not.
+func nonEmptyString(v any) bool {
+	s, ok := v.(string)
+	return ok && s != ""
+}

@@ -46,7 +46,7 @@ func TestClientCredentialsResponse(t *testing.T) {
 		}
 	}
 	now := h.clock.Now().Unix()
-	if claims["iat"] != float64(now) || claims["exp"] != float64(now+3600) || claims["jti"] == "" {
+	if claims["iat"] != float64(now) || claims["exp"] != float64(now+3600) || !nonEmptyString(claims["jti"]) {
 		t.Errorf("iat %v exp %v jti %v; want now, now+1h and an ID", claims["iat"], claims["exp"], claims["jti"])
 	}
 }
@@ -121,7 +121,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := h.postForm("/oidc/token", tc.form, tc.edit).wantStatus(tc.status)
 			body := resp.json()
-			if body["error"] != tc.error || body["error_description"] == "" {
+			if body["error"] != tc.error || !nonEmptyString(body["error_description"]) {
 				t.Fatalf("body %s; want error %q with a description", resp.body, tc.error)
 			}
 			if resp.header.Get("Cache-Control") != "no-store" {
@@ -234,7 +234,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 	}
 	for _, k := range keys {
 		key := k.(map[string]any)
-		if key["kid"] == "" || key["alg"] != "RS256" || key["use"] != "sig" || key["n"] == nil || key["d"] != nil {
+		if !nonEmptyString(key["kid"]) || key["alg"] != "RS256" || key["use"] != "sig" || key["n"] == nil || key["d"] != nil {
 			t.Fatalf("JWKS key %v; want a public RS256 signing key with a kid", key)
 		}
 	}

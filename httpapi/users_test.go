@@ -24,7 +24,7 @@ func TestCreateUserMosaicShape(t *testing.T) {
 	// The body the official sample sends.
 	r := c.call(http.MethodPost, "/cis/v1/users", `{"email":"a@example.com"}`).wantStatus(http.StatusCreated)
 	u := result(t, r)
-	if u["user_id"] == "" || u["status"] != "Pending" || u["app_name"] != "Shop" {
+	if !nonEmptyString(u["user_id"]) || u["status"] != "Pending" || u["app_name"] != "Shop" {
 		t.Fatalf("created user %s; want an ID, Pending, the app's name", r.body)
 	}
 	email := u["email"].(map[string]any)
@@ -183,7 +183,7 @@ func TestUpdateUser(t *testing.T) {
 		"status": "Disabled", "custom_data": map[string]any{"b": 3, "c": 4},
 		"name": map[string]string{"first_name": "New"}, "phone_number": "+14155550123",
 	}).wantStatus(http.StatusOK))
-	if got["status"] != "Disabled" || got["status_changed_at"] == "" {
+	if got["status"] != "Disabled" || got["status_changed_at"] != h.clock.Now().UTC().Format(time.RFC3339Nano) {
 		t.Errorf("status %v changed at %v; want Disabled, timestamped", got["status"], got["status_changed_at"])
 	}
 	cd := got["custom_data"].(map[string]any)
