@@ -126,27 +126,26 @@ func TestUndeliveredMessageSurvivesRestart(t *testing.T) {
 	te.vars["LATCHKEY_EMAIL_FROM"] = "login@latchkey.example"
 	creds := te.createApp("--name", "Restart")
 	first := &testEnv{t: t, vars: te.vars, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	ctx, stop := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
-	e := first.env()
-	e.listening = func(a string) { addr <- a }
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve"}, e) }()
-	base := "http://" + <-addr
+	base, stop := first.start("serve")
+	t.Cleanup(stop)
 	cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: base + "/oidc/token"}
 	a := api{t: t, base: base, http: cc.Client(context.Background())}
 	a.mustPost("/cis/v1/users", map[string]any{"email": "later@example.com"}, http.StatusCreated)
 	a.mustPost("/cis/v1/auth/otp/send", map[string]any{"channel": "email", "identifier": "later@example.com", "identifier_type": "email"}, http.StatusOK)
 	// Wait until the first delivery attempt has failed, then stop.
+	failedOnce := false
 	for range 400 {
 		_, out, _ := te.runCmd("messages", "list", "--json")
 		if strings.Contains(out, `"attempts": 1`) && strings.Contains(out, `"status": "queued"`) {
+			failedOnce = true
 			break
 		}
 		sleepShort()
 	}
+	if !failedOnce {
+		t.Fatalf("the first delivery attempt was not recorded as failed and queued again: %s", first.stderr.String())
+	}
 	stop()
-	<-done
 
 	smtpd := smtptest.Start(t)
 	te.vars["LATCHKEY_SMTP_URL"] = "smtp://" + smtpd.Addr + "?starttls=off"

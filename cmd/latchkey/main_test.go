@@ -56,33 +56,47 @@ func (te *testEnv) runCmd(args ...string) (int, string, string) {
 // stopped (as by SIGTERM) when the test ends, and must exit cleanly.
 func (te *testEnv) serve(cmd string) string {
 	te.t.Helper()
+	base, stop := te.start(cmd)
+	te.t.Cleanup(stop)
+	return base
+}
+
+// start starts the server command and returns its base URL and a function
+// that stops it (as by SIGTERM) and checks that it exited cleanly; calling
+// it again does nothing.
+func (te *testEnv) start(cmd string) (string, func()) {
+	te.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	e := te.env()
 	e.listening = func(a string) { addr <- a }
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{cmd}, e) }()
-	var base string
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case code := <-done:
+				if code != exitOK {
+					te.t.Errorf("server exited with %d after shutdown: %s", code, te.stderr.String())
+				}
+			case <-time.After(20 * time.Second):
+				te.t.Error("server did not shut down")
+			}
+		})
+	}
 	select {
 	case a := <-addr:
-		base = "http://" + a
+		return "http://" + a, stop
 	case code := <-done:
+		cancel()
 		te.t.Fatalf("%s exited with %d: %s", cmd, code, te.stderr.String())
 	case <-time.After(30 * time.Second):
+		te.t.Cleanup(stop)
 		te.t.Fatal("server did not start")
 	}
-	te.t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != exitOK {
-				te.t.Errorf("server exited with %d after shutdown: %s", code, te.stderr.String())
-			}
-		case <-time.After(20 * time.Second):
-			te.t.Error("server did not shut down")
-		}
-	})
-	return base
+	return "", stop
 }
 
 type syncBuffer struct {
@@ -345,15 +359,15 @@ func TestDevModeDemoApp(t *testing.T) {
 	// A second run prints the same credentials and creates no second app.
 	te.stdout.Reset()
 	te.vars["LATCHKEY_DEV"] = "true"
-	code, out, _ := te.runCmd("apps", "list", "--json")
-	var apps []map[string]any
-	if code != exitOK || json.Unmarshal([]byte(out), &apps) != nil || len(apps) != 1 {
-		t.Fatalf("apps after dev start: %s", out)
-	}
 	te2 := &testEnv{t: t, vars: te.vars, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	te2.serve("dev")
 	if !strings.Contains(te2.stdout.String(), creds.ClientSecret) {
 		t.Fatalf("second dev run did not show the saved secret: %s", te2.stdout.String())
+	}
+	code, out, _ := te.runCmd("apps", "list", "--json")
+	var apps []map[string]any
+	if code != exitOK || json.Unmarshal([]byte(out), &apps) != nil || len(apps) != 1 {
+		t.Fatalf("apps after two dev runs: %s; want the one demo app", out)
 	}
 }
 
