@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -96,9 +98,23 @@ func TestParseProc(t *testing.T) {
 	if _, err := parseRSS([]byte("Name:\tkthreadd\n")); err == nil {
 		t.Fatal("a status without VmRSS was accepted")
 	}
-	// This process can be read, on Linux.
-	if _, err := readProc(selfProc); err != nil {
-		t.Skipf("no /proc here: %v", err)
+}
+
+// TestReadProcOfThisProcess reads this test process's own /proc entry: a
+// running Go program has used some CPU and holds some memory.
+func TestReadProcOfThisProcess(t *testing.T) {
+	if _, err := os.Stat(selfProc); err != nil {
+		t.Skipf("no /proc on this system: %v", err)
+	}
+	// CPU time is counted in 10 ms ticks: spend some first.
+	sample, err := readProc(selfProc)
+	buf := make([]byte, 1<<20)
+	for i := 0; err == nil && sample.cpu == 0 && i < 2000; i++ {
+		sha256.Sum256(buf)
+		sample, err = readProc(selfProc)
+	}
+	if err != nil || sample.cpu <= 0 || sample.rss <= 0 {
+		t.Fatalf("readProc(%s) = %+v, %v; want positive CPU time and RSS", selfProc, sample, err)
 	}
 }
 

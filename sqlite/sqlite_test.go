@@ -57,12 +57,15 @@ func TestFileSettings(t *testing.T) {
 func TestMigrateIsIdempotent(t *testing.T) {
 	s := mustOpen(t)
 	ctx := context.Background()
-	tenant, _ := s.TenantID(ctx)
+	tenant, err := s.TenantID(ctx)
+	if err != nil || tenant == "" {
+		t.Fatalf("TenantID after the first Migrate = %q, %v; want a tenant", tenant, err)
+	}
 	applied, err := s.Migrate(ctx, rand.Reader, time.Now())
 	if err != nil || len(applied) != 0 {
 		t.Fatalf("second Migrate applied %v, %v; want nothing", applied, err)
 	}
-	if again, _ := s.TenantID(ctx); again != tenant {
+	if again, err := s.TenantID(ctx); err != nil || again != tenant {
 		t.Fatalf("tenant changed from %q to %q on re-migration", tenant, again)
 	}
 }

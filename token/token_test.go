@@ -301,13 +301,10 @@ func TestVerifyRejects(t *testing.T) {
 	header, payload, sig := split(good)
 	kid := kidOf(t, good)
 
-	attacker, _ := rsa.GenerateKey(rand.Reader, 2048)
-	foreignSigner, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: attacker},
-		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid))
-	foreign, _ := jwt.Signed(foreignSigner).Claims(e.claims(time.Hour)).Serialize()
-	embedded, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: attacker},
-		(&jose.SignerOptions{EmbedJWK: true}).WithType("at+jwt"))
-	withJWK, _ := jwt.Signed(embedded).Claims(e.claims(time.Hour)).Serialize()
+	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
+	must(t, err)
+	foreign := attackerToken(t, attacker, (&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", kid), e.claims(time.Hour))
+	withJWK := attackerToken(t, attacker, (&jose.SignerOptions{EmbedJWK: true}).WithType("at+jwt"), e.claims(time.Hour))
 
 	wrongIssuer := e.claims(time.Hour)
 	wrongIssuer.Issuer = "https://evil.example"
@@ -315,7 +312,8 @@ func TestVerifyRejects(t *testing.T) {
 	future.IssuedAt = e.clock.Now().Add(time.Hour).Unix()
 	noExp := e.claims(time.Hour)
 	noExp.Expiry = 0
-	idToken, _ := e.issuer.Sign(context.Background(), token.TypeIDToken, e.claims(time.Hour))
+	idToken, err := e.issuer.Sign(context.Background(), token.TypeIDToken, e.claims(time.Hour))
+	must(t, err)
 
 	cases := map[string]string{
 		"alg none":                  b64(`{"alg":"none","typ":"at+jwt","kid":"`+kid+`"}`) + "." + payload + ".",
@@ -378,5 +376,23 @@ func TestSigningRate(t *testing.T) {
 	}
 	if _, err := token.SigningRate(context.Background(), "HS256", time.Millisecond, time.Now, rand.Reader); err == nil {
 		t.Fatal("SigningRate accepted an algorithm Latchkey does not sign with")
+	}
+}
+
+// attackerToken signs claims with a key Latchkey never published; building
+// it must work, or the case would test an empty string.
+func attackerToken(t *testing.T, key *rsa.PrivateKey, opts *jose.SignerOptions, claims any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, opts)
+	must(t, err)
+	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+	must(t, err)
+	return raw
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
