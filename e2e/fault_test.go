@@ -137,31 +137,44 @@ func TestDatabaseOutage(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
-	p.cut()
-	time.Sleep(1500 * time.Millisecond)
-	ready, err := http.Get(n.url + "/readyz")
-	if err != nil || ready.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz during the outage: %v %v; want 503", ready, err)
-	}
-	ready.Body.Close()
-	p.restore()
-	recovered := false
-	for range 100 {
-		if r, err := http.Get(n.url + "/readyz"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				recovered = true
-				break
-			}
+	stopTraffic := sync.OnceFunc(func() {
+		close(stop)
+		wg.Wait()
+	})
+	defer stopTraffic() // also when a wait below fails the test
+	count := func(f func() int) func() int {
+		return func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return f()
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	ackedCount := count(func() int { return len(acked) })
+	outages := count(func() int { return statuses[http.StatusServiceUnavailable] })
+	readyStatus := func() int {
+		r, err := http.Get(n.url + "/readyz")
+		if err != nil {
+			return 0
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+
+	// Traffic flows, then the database goes away: /readyz says so and
+	// requests see the outage.
+	eventually(t, "sends acknowledged before the outage", func() bool { return ackedCount() > 0 })
+	p.cut()
+	eventually(t, "/readyz answering 503 during the outage", func() bool { return readyStatus() == http.StatusServiceUnavailable })
+	eventually(t, "a request answered 503 during the outage", func() bool { return outages() > 0 })
+	// The database comes back: the node recovers by itself and traffic is
+	// acknowledged again.
+	p.restore()
+	before := ackedCount()
+	recovered := waitFor(func() bool { return readyStatus() == http.StatusOK }) &&
+		waitFor(func() bool { return ackedCount() > before })
+	stopTraffic()
 	if !recovered {
-		t.Fatalf("the node did not recover after the database came back:\n%s", n.logs.String())
+		t.Fatalf("the node did not recover (ready and acknowledging sends) after the database came back:\n%s", n.logs.String())
 	}
 	if len(bad) > 0 {
 		t.Fatalf("during the outage some answers were not a clean 503 with a message: %v", bad[:min(len(bad), 5)])
@@ -177,4 +190,24 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Fatal("no send was acknowledged")
 	}
 	t.Logf("statuses during the run: %v; %d acknowledged codes all authenticated", statuses, len(acked))
+}
+
+// waitFor polls cond every 50 ms for up to 15 s and reports whether it
+// became true.
+func waitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
+
+// eventually fails the test unless cond becomes true within waitFor's
+// deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !waitFor(cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
 }
