@@ -63,3 +63,29 @@ type AttemptCounter struct {
 	Failures    int
 	LockedUntil time.Time
 }
+
+// AttemptResult is what one authentication attempt decided
+// (ChallengeStore.AttemptChallenge).
+type AttemptResult struct {
+	// Consume marks the live challenge used: by a success, or by the
+	// failure that locks the subject out.
+	Consume bool
+	// SignIn, when set with Consume, is written in the same transaction.
+	SignIn *SignIn
+}
+
+// SignIn is what a successful login writes together with the challenge it
+// consumes, so that the code, the user's login record and the new session
+// are changed all or not at all, and a login costs one transaction.
+type SignIn struct {
+	// UserID is the user signing in.
+	UserID string
+	// UpdateUser is applied to the user as read in the transaction, and
+	// its result written; its error aborts the attempt. A missing user is
+	// ErrNotFound.
+	UpdateUser func(*User) error
+	// Session, when its ID is set, is created with Refresh, its first
+	// refresh token. ErrConflict if either ID is taken.
+	Session Session
+	Refresh RefreshToken
+}

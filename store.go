@@ -142,19 +142,20 @@ type ChallengeStore interface {
 	GetChallengeByCodeHash(ctx context.Context, kind ChallengeKind, hash []byte) (Challenge, error)
 	// ConsumeChallenge marks the challenge used at now, only if it is
 	// still live: of any number of concurrent calls, exactly one succeeds.
-	// ErrConflict if it was already consumed, ErrNotFound if it does not
-	// exist.
-	ConsumeChallenge(ctx context.Context, id string, now time.Time) error
+	// It writes in (when not nil) in the same transaction. ErrConflict if
+	// the challenge was already consumed, ErrNotFound if it does not
+	// exist; an error writing in undoes the consumption.
+	ConsumeChallenge(ctx context.Context, id string, now time.Time, in *SignIn) error
 	// AttemptChallenge runs one authentication attempt on the subject's
 	// live challenge of this kind, atomically with every other attempt on
 	// the same app and subject, on any node: in one transaction it reads
 	// the subject's failure counter (zero when none is stored) and live
 	// challenge (nil when there is none), calls attempt, writes the counter
-	// as attempt left it, and marks the challenge consumed when attempt
-	// returns consume. attempt's error aborts all of it and is returned as
-	// is.
+	// as attempt left it, marks the challenge consumed when the result
+	// says Consume, and writes the result's SignIn with it. An error from
+	// attempt or SignIn aborts all of it and is returned as is.
 	AttemptChallenge(ctx context.Context, appID string, kind ChallengeKind, subject string, now time.Time,
-		attempt func(counter *AttemptCounter, live *Challenge) (consume bool, err error)) error
+		attempt func(counter *AttemptCounter, live *Challenge) (AttemptResult, error)) error
 	// DeleteExpiredChallenges removes challenges that expired before now
 	// or were consumed before now, and counters neither failing nor locked.
 	DeleteExpiredChallenges(ctx context.Context, before time.Time) (int, error)

@@ -398,7 +398,10 @@ func TestLockout(t *testing.T) {
 	var counter latchkey.AttemptCounter
 	userID := result(t, c.call(http.MethodGet, "/cis/v1/users/email/l@example.com", nil).wantStatus(200))["user_id"].(string)
 	err := h.store.AttemptChallenge(context.Background(), c.app.ID, latchkey.KindOTP, "user:"+userID, h.clock.Now(),
-		func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (bool, error) { counter = *c; return false, nil })
+		func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (latchkey.AttemptResult, error) {
+			counter = *c
+			return latchkey.AttemptResult{}, nil
+		})
 	if err != nil || counter.Failures != 1 {
 		t.Fatalf("stored counter %+v, %v; want 1 failure", counter, err)
 	}

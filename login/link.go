@@ -213,20 +213,20 @@ func (s *Service) AuthenticateLink(ctx context.Context, app latchkey.App, req Au
 	if err := s.cfg.Sessions.Check(ctx, app, c.UserID, req.Options); err != nil {
 		return sessions.Tokens{}, err
 	}
-	if err := s.cfg.Store.ConsumeChallenge(ctx, c.ID, now); err != nil {
-		if errors.Is(err, latchkey.ErrConflict) {
-			return sessions.Tokens{}, errInvalidLink
-		}
-		return sessions.Tokens{}, err
-	}
 	if c.Channel == latchkey.ChannelDirect {
 		c.Destination = "" // a direct link proves nothing about the mailbox
 	} else {
 		c.Channel = latchkey.ChannelEmail
 	}
-	u, newUser, err := s.recordLogin(ctx, c, "email_magic_link")
+	done, in, err := s.signIn(app, c, "email_magic_link", "eml", req.Options)
 	if err != nil {
 		return sessions.Tokens{}, err
 	}
-	return s.cfg.Sessions.Issue(ctx, sessions.Authentication{App: app, User: u, Method: "eml", NewUser: newUser, Options: req.Options})
+	if err := s.cfg.Store.ConsumeChallenge(ctx, c.ID, now, in); err != nil {
+		if errors.Is(err, latchkey.ErrConflict) {
+			return sessions.Tokens{}, errInvalidLink
+		}
+		return sessions.Tokens{}, err
+	}
+	return s.finish(ctx, done)
 }

@@ -7,13 +7,15 @@
 // queues the message in the same transaction. Only the newest challenge of a
 // user is valid.
 //
-// Authenticating a passcode first counts the attempt, in its own atomic
-// step, then checks the code, so concurrent guesses cannot outrun the
-// failure limit; after MaxFailures consecutive failures every attempt fails
-// with auth_locked until the lockout ends, even with the right code. A new
-// code does not reset the count; a success does. A code is consumed by a
-// conditional update, so of any number of concurrent requests with the right
-// code exactly one gets tokens.
+// Authenticating a passcode counts the attempt and checks the code in one
+// atomic step, so concurrent guesses cannot outrun the failure limit; after
+// MaxFailures consecutive failures every attempt fails with auth_locked
+// until the lockout ends, even with the right code. A new code does not
+// reset the count; a success does. A code is consumed by a conditional
+// update, so of any number of concurrent requests with the right code
+// exactly one gets tokens. The success records the login on the user and
+// opens the session in the same transaction: a login is all written or not
+// at all, and costs the database one transaction.
 //
 // A magic link's code is 256 random bits. Opening the link (GET) only
 // redirects to the app's registered redirect URI; the code is consumed when
@@ -174,12 +176,46 @@ func requestIDMatches(want, got string) bool {
 	return subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
 }
 
-// recordLogin updates the user after a login and reports whether it was the
-// first.
-func (s *Service) recordLogin(ctx context.Context, c latchkey.Challenge, authType string) (latchkey.User, bool, error) {
-	before, after, err := s.cfg.Users.RecordLogin(ctx, c.UserID, users.Login{Channel: c.Channel, AuthType: authType, Destination: c.Destination})
-	if err != nil {
-		return latchkey.User{}, false, err
+// completion is a successful authentication on its way to tokens: the
+// user's login record and, unless the request adds to a named session, the
+// session it opens, both written in the transaction that consumes the code
+// (latchkey.SignIn), then turned into tokens by finish.
+type completion struct {
+	auth sessions.Authentication
+	// before is the user as it was, to tell a first login.
+	before  latchkey.User
+	opening *sessions.Opening
+}
+
+// signIn prepares the writes of a successful authentication of c's user
+// by method, which records the login as authType.
+func (s *Service) signIn(app latchkey.App, c latchkey.Challenge, authType, method string, o sessions.Options) (*completion, *latchkey.SignIn, error) {
+	done := &completion{auth: sessions.Authentication{App: app, User: latchkey.User{ID: c.UserID}, Method: method,
+		ApprovalData: c.ApprovalData, Options: o}}
+	login := users.Login{Channel: c.Channel, AuthType: authType, Destination: c.Destination}
+	in := &latchkey.SignIn{UserID: c.UserID, UpdateUser: func(u *latchkey.User) error {
+		done.before = *u
+		s.cfg.Users.ApplyLogin(u, login)
+		done.auth.User = *u
+		return nil
+	}}
+	if o.SessionID == "" {
+		opening, err := s.cfg.Sessions.Open(done.auth)
+		if err != nil {
+			return nil, nil, err
+		}
+		done.opening = &opening
+		in.Session, in.Refresh = opening.Session, opening.Refresh
 	}
-	return after, before.LastAuthAt.IsZero(), nil
+	return done, in, nil
+}
+
+// finish returns the tokens of a completed authentication: those of the
+// session it opened, or of the named session it now extends.
+func (s *Service) finish(ctx context.Context, done *completion) (sessions.Tokens, error) {
+	done.auth.NewUser = done.before.LastAuthAt.IsZero()
+	if done.opening != nil {
+		return s.cfg.Sessions.Opened(ctx, done.auth, *done.opening)
+	}
+	return s.cfg.Sessions.Issue(ctx, done.auth)
 }

@@ -243,16 +243,11 @@ func (s *Service) AuthenticateOTP(ctx context.Context, app latchkey.App, req Aut
 	if err := s.cfg.Sessions.Check(ctx, app, userID, req.Options); err != nil {
 		return sessions.Tokens{}, err
 	}
-	c, err := s.checkPasscode(ctx, app, t.subject, req)
+	done, err := s.checkPasscode(ctx, app, t.subject, req)
 	if err != nil {
 		return sessions.Tokens{}, err
 	}
-	user, newUser, err := s.recordLogin(ctx, c, otpAuthType[c.Channel])
-	if err != nil {
-		return sessions.Tokens{}, err
-	}
-	return s.cfg.Sessions.Issue(ctx, sessions.Authentication{App: app, User: user, Method: otpMethod[c.Channel],
-		NewUser: newUser, ApprovalData: c.ApprovalData, Options: req.Options})
+	return s.finish(ctx, done)
 }
 
 // The amr value and identity auth_type of each passcode channel.
@@ -274,17 +269,19 @@ func isDigits(s string) bool {
 // outrun the limit. A lockout refuses even the right code; a wrong code
 // counts a failure, and the failure that reaches the limit starts the
 // lockout and invalidates the challenge; the right code consumes the
-// challenge and resets the count. A missing or expired challenge evaluates
-// no code and counts nothing. It returns the consumed challenge.
-func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, subject string, req AuthenticateOTP) (latchkey.Challenge, error) {
+// challenge, resets the count and signs the user in, all in the same
+// transaction. A missing or expired challenge evaluates no code and counts
+// nothing. It returns the completed authentication.
+func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, subject string, req AuthenticateOTP) (*completion, error) {
 	policy := app.Policy
 	now := s.cfg.Now()
 	var (
 		outcome error
-		used    latchkey.Challenge
+		done    *completion
 	)
+	keep, invalidate := latchkey.AttemptResult{}, latchkey.AttemptResult{Consume: true}
 	err := s.cfg.Store.AttemptChallenge(ctx, app.ID, latchkey.KindOTP, subject, now,
-		func(c *latchkey.AttemptCounter, live *latchkey.Challenge) (bool, error) {
+		func(c *latchkey.AttemptCounter, live *latchkey.Challenge) (latchkey.AttemptResult, error) {
 			outcome = nil
 			if !c.LockedUntil.IsZero() && !now.Before(c.LockedUntil) {
 				c.Failures, c.LockedUntil = 0, time.Time{} // the lockout is over
@@ -292,29 +289,32 @@ func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, subject s
 			switch {
 			case now.Before(c.LockedUntil):
 				outcome = errLocked
-				return false, nil
+				return keep, nil
 			case live == nil:
 				outcome = errInvalidCredentials
-				return false, nil
+				return keep, nil
 			case live.Expired(now):
 				outcome = errExpired
-				return false, nil
+				return keep, nil
 			}
 			codeOK := s.cfg.Keyring.Verify(otpPurpose, live.ID+":"+req.Passcode, live.CodeHash)
 			if codeOK && requestIDMatches(live.RequestID, req.RequestID) && live.UserID != "" {
-				c.Failures, used = 0, *live
-				return true, nil
+				c.Failures = 0
+				var in *latchkey.SignIn
+				var err error
+				done, in, err = s.signIn(app, *live, otpAuthType[live.Channel], otpMethod[live.Channel], req.Options)
+				return latchkey.AttemptResult{Consume: true, SignIn: in}, err
 			}
 			c.Failures++
 			outcome = errInvalidCredentials
 			if c.Failures >= policy.MaxFailures {
 				c.LockedUntil = now.Add(policy.LockoutDuration)
-				return true, nil // the challenge dies with the lockout
+				return invalidate, nil // the challenge dies with the lockout
 			}
-			return false, nil
+			return keep, nil
 		})
 	if err != nil {
-		return latchkey.Challenge{}, err
+		return nil, err
 	}
-	return used, outcome
+	return done, outcome
 }

@@ -92,21 +92,26 @@ func (s *Store) GetChallengeByCodeHash(ctx context.Context, kind latchkey.Challe
 		" FROM challenges WHERE code_hash = $1 AND kind = $2", hash, string(kind)))
 }
 
-// ConsumeChallenge marks a live challenge used. Concurrent calls queue on
-// the row lock and PostgreSQL re-checks consumed_at = 0 for each after the
-// one before commits, so exactly one matches; the others then learn whether
-// the challenge exists (ErrConflict) or not (ErrNotFound).
-func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) error {
-	err := affectedOne(s.pool.Exec(ctx,
-		"UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), id))
-	if !errors.Is(err, latchkey.ErrNotFound) {
-		return err
-	}
-	var exists int
-	if err := s.pool.QueryRow(ctx, "SELECT 1 FROM challenges WHERE id = $1", id).Scan(&exists); err != nil {
-		return translate(err)
-	}
-	return latchkey.ErrConflict
+// ConsumeChallenge marks a live challenge used and signs its user in.
+// Concurrent calls queue on the row lock and PostgreSQL re-checks
+// consumed_at = 0 for each after the one before commits, so exactly one
+// matches; the others then learn whether the challenge exists
+// (ErrConflict) or not (ErrNotFound).
+func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time, in *latchkey.SignIn) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		err := affectedOne(tx.Exec(ctx, "UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), id))
+		if errors.Is(err, latchkey.ErrNotFound) {
+			var exists int
+			if err := tx.QueryRow(ctx, "SELECT 1 FROM challenges WHERE id = $1", id).Scan(&exists); err != nil {
+				return translate(err)
+			}
+			return latchkey.ErrConflict
+		}
+		if err != nil || in == nil {
+			return err
+		}
+		return signIn(ctx, tx, *in)
+	})
 }
 
 // AttemptChallenge runs one attempt in a transaction that first takes the
@@ -119,7 +124,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) 
 // NOTHING followed by SELECT ... FOR UPDATE, no purge can delete the row
 // between the two statements.
 func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchkey.ChallengeKind, subject string, now time.Time,
-	attempt func(*latchkey.AttemptCounter, *latchkey.Challenge) (bool, error)) error {
+	attempt func(*latchkey.AttemptCounter, *latchkey.Challenge) (latchkey.AttemptResult, error)) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		c, err := lockCounter(ctx, tx, appID, subject)
 		if err != nil {
@@ -130,7 +135,7 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 			return err
 		}
 		before := c
-		consume, err := attempt(&c, live)
+		result, err := attempt(&c, live)
 		if err != nil {
 			return err
 		}
@@ -141,11 +146,30 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 				return translate(err)
 			}
 		}
-		if consume && live != nil {
-			return affectedOne(tx.Exec(ctx, "UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), live.ID))
+		if !result.Consume || live == nil {
+			return nil
+		}
+		if err := affectedOne(tx.Exec(ctx, "UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), live.ID)); err != nil {
+			return err
+		}
+		if result.SignIn != nil {
+			return signIn(ctx, tx, *result.SignIn)
 		}
 		return nil
 	})
+}
+
+// signIn writes a login's user update and new session.
+func signIn(ctx context.Context, tx pgx.Tx, in latchkey.SignIn) error {
+	if in.UpdateUser != nil {
+		if _, err := updateUser(ctx, tx, in.UserID, in.UpdateUser); err != nil {
+			return err
+		}
+	}
+	if in.Session.ID == "" {
+		return nil
+	}
+	return insertSession(ctx, tx, in.Session, in.Refresh)
 }
 
 // lockCounter creates the subject's counter if needed, locks it until the

@@ -16,9 +16,9 @@ var userColumnNames = []string{"id", "email", "email_key", "email_verified_at", 
 	"profile", "identities", "created_at", "updated_at"}
 
 var (
-	userColumns = strings.Join(userColumnNames, ", ")
-	insertUser  = "INSERT INTO users (" + userColumns + ") VALUES (" + placeholders(1, len(userColumnNames)) + ")"
-	updateUser  = "UPDATE users SET " + assignments(userColumnNames[1:]) +
+	userColumns   = strings.Join(userColumnNames, ", ")
+	insertUser    = "INSERT INTO users (" + userColumns + ") VALUES (" + placeholders(1, len(userColumnNames)) + ")"
+	updateUserSQL = "UPDATE users SET " + assignments(userColumnNames[1:]) +
 		" WHERE id = $" + strconv.Itoa(len(userColumnNames))
 	selectUser = "SELECT " + userColumns + " FROM users "
 )
@@ -253,18 +253,23 @@ func (s *Store) ListUsers(ctx context.Context, f latchkey.UserFilter) (latchkey.
 // row FOR UPDATE so concurrent updates never lose each other's changes.
 func (s *Store) UpdateUser(ctx context.Context, id string, update func(*latchkey.User) error) (latchkey.User, error) {
 	var out latchkey.User
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		u, err := scanUser(tx.QueryRow(ctx, selectUser+"WHERE id = $1 FOR UPDATE", id))
-		if err != nil {
-			return err
-		}
-		if err := update(&u); err != nil {
-			return err
-		}
-		out, err = writeUser(ctx, tx, id, u)
+	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+		out, err = updateUser(ctx, tx, id, update)
 		return err
 	})
 	return out, err
+}
+
+// updateUser reads the user for update, applies update and writes it.
+func updateUser(ctx context.Context, tx pgx.Tx, id string, update func(*latchkey.User) error) (latchkey.User, error) {
+	u, err := scanUser(tx.QueryRow(ctx, selectUser+"WHERE id = $1 FOR UPDATE", id))
+	if err != nil {
+		return latchkey.User{}, err
+	}
+	if err := update(&u); err != nil {
+		return latchkey.User{}, err
+	}
+	return writeUser(ctx, tx, id, u)
 }
 
 // writeUser stores u as the user id; the ID itself never changes.
@@ -274,7 +279,7 @@ func writeUser(ctx context.Context, tx pgx.Tx, id string, u latchkey.User) (latc
 	if err != nil {
 		return latchkey.User{}, err
 	}
-	if _, err := tx.Exec(ctx, updateUser, append(row[1:], id)...); err != nil {
+	if _, err := tx.Exec(ctx, updateUserSQL, append(row[1:], id)...); err != nil {
 		return latchkey.User{}, translate(err)
 	}
 	return u, nil

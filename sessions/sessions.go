@@ -153,6 +153,16 @@ func (s *Service) usable(sess latchkey.Session, app latchkey.App, userID string)
 // and returns new tokens. A named session is checked in the transaction that
 // extends it.
 func (s *Service) Issue(ctx context.Context, a Authentication) (Tokens, error) {
+	if a.SessionID == "" {
+		o, err := s.Open(a)
+		if err != nil {
+			return Tokens{}, err
+		}
+		if err := s.store.CreateSession(ctx, o.Session, o.Refresh); err != nil {
+			return Tokens{}, err
+		}
+		return s.Opened(ctx, a, o)
+	}
 	if err := checkRequest(a.App, a.Options); err != nil {
 		return Tokens{}, err
 	}
@@ -161,29 +171,68 @@ func (s *Service) Issue(ctx context.Context, a Authentication) (Tokens, error) {
 	if err != nil {
 		return Tokens{}, err
 	}
-	var sess latchkey.Session
-	if a.SessionID != "" {
-		rt.SessionID = a.SessionID
-		sess, err = s.store.ExtendSession(ctx, a.SessionID, now, func(x *latchkey.Session) error {
-			if !s.usable(*x, a.App, a.User.ID) {
-				return ErrSessionNotFound
-			}
-			if !slices.Contains(x.Methods, a.Method) {
-				x.Methods = append(x.Methods, a.Method)
-			}
-			x.AuthenticatedAt = now
-			x.ExpiresAt = s.expiry(*x, a.App, now)
-			return nil
-		}, rt)
-		if errors.Is(err, latchkey.ErrNotFound) {
-			return Tokens{}, ErrSessionNotFound
+	rt.SessionID = a.SessionID
+	sess, err := s.store.ExtendSession(ctx, a.SessionID, now, func(x *latchkey.Session) error {
+		if !s.usable(*x, a.App, a.User.ID) {
+			return ErrSessionNotFound
 		}
-	} else {
-		sess, err = s.openSession(ctx, a, rt, now)
+		if !slices.Contains(x.Methods, a.Method) {
+			x.Methods = append(x.Methods, a.Method)
+		}
+		x.AuthenticatedAt = now
+		x.ExpiresAt = s.expiry(*x, a.App, now)
+		return nil
+	}, rt)
+	if errors.Is(err, latchkey.ErrNotFound) {
+		return Tokens{}, ErrSessionNotFound
 	}
 	if err != nil {
 		return Tokens{}, err
 	}
+	return s.tokens(ctx, a, sess, refresh)
+}
+
+// Opening is a new session prepared for an authentication, with its first
+// refresh token, not yet stored.
+type Opening struct {
+	Session latchkey.Session
+	Refresh latchkey.RefreshToken
+	// refresh is the refresh token itself, of which Refresh keeps a hash.
+	refresh string
+}
+
+// Open prepares a new session for the authentication a (of which it uses
+// the app, the user's ID, the method and the options). The caller stores
+// it, with CreateSession or in the transaction of the login itself
+// (latchkey.SignIn), then calls Opened for the tokens.
+func (s *Service) Open(a Authentication) (Opening, error) {
+	if err := checkRequest(a.App, a.Options); err != nil {
+		return Opening{}, err
+	}
+	now := s.now()
+	rt, refresh, err := s.newRefresh(a.App, a.User.ID, a.Resource, now)
+	if err != nil {
+		return Opening{}, err
+	}
+	id, err := secrets.Token(s.rand, tokenBytes)
+	if err != nil {
+		return Opening{}, err
+	}
+	sess := latchkey.Session{ID: id, AppID: a.App.ID, UserID: a.User.ID, Methods: []string{a.Method},
+		AuthenticatedAt: now, CreatedAt: now}
+	sess.ExpiresAt = s.expiry(sess, a.App, now)
+	rt.SessionID = id
+	return Opening{Session: sess, Refresh: rt, refresh: refresh}, nil
+}
+
+// Opened returns the tokens of the session o, which Open prepared for the
+// authentication a and the caller stored.
+func (s *Service) Opened(ctx context.Context, a Authentication, o Opening) (Tokens, error) {
+	return s.tokens(ctx, a, o.Session, o.refresh)
+}
+
+// tokens mints the tokens of an authentication in sess.
+func (s *Service) tokens(ctx context.Context, a Authentication, sess latchkey.Session, refresh string) (Tokens, error) {
 	tokens, err := s.mint(ctx, a.App, a.User, sess, mintOptions{resource: a.Resource, claims: a.Claims,
 		newUser: a.NewUser, approvalData: a.ApprovalData})
 	if err != nil {
@@ -191,18 +240,6 @@ func (s *Service) Issue(ctx context.Context, a Authentication) (Tokens, error) {
 	}
 	tokens.RefreshToken, tokens.SessionID = refresh, sess.ID
 	return tokens, nil
-}
-
-func (s *Service) openSession(ctx context.Context, a Authentication, rt latchkey.RefreshToken, now time.Time) (latchkey.Session, error) {
-	id, err := secrets.Token(s.rand, tokenBytes)
-	if err != nil {
-		return latchkey.Session{}, err
-	}
-	sess := latchkey.Session{ID: id, AppID: a.App.ID, UserID: a.User.ID, Methods: []string{a.Method},
-		AuthenticatedAt: now, CreatedAt: now}
-	sess.ExpiresAt = s.expiry(sess, a.App, now)
-	rt.SessionID = id
-	return sess, s.store.CreateSession(ctx, sess, rt)
 }
 
 // expiry is when a session used at now expires: its app's session lifetime

@@ -63,26 +63,30 @@ func (s *Store) GetChallengeByCodeHash(ctx context.Context, kind latchkey.Challe
 		" FROM challenges WHERE code_hash = ? AND kind = ?", hash, string(kind)))
 }
 
-// ConsumeChallenge marks a live challenge used; the condition on consumed_at
-// makes it single use however many requests race.
-func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) error {
-	err := affectedOne(s.write.ExecContext(ctx,
-		"UPDATE challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0", ms(now), id))
-	if !errors.Is(err, latchkey.ErrNotFound) {
-		return err
-	}
-	var exists int
-	if err := s.write.QueryRowContext(ctx, "SELECT 1 FROM challenges WHERE id = ?", id).Scan(&exists); err != nil {
-		return translate(err)
-	}
-	return latchkey.ErrConflict
+// ConsumeChallenge marks a live challenge used and signs its user in; the
+// condition on consumed_at makes it single use however many requests race.
+func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time, in *latchkey.SignIn) error {
+	return s.inTx(ctx, func(tx *tx) error {
+		err := affectedOne(tx.ExecContext(ctx, "UPDATE challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0", ms(now), id))
+		if errors.Is(err, latchkey.ErrNotFound) {
+			var exists int
+			if err := tx.QueryRowContext(ctx, "SELECT 1 FROM challenges WHERE id = ?", id).Scan(&exists); err != nil {
+				return translate(err)
+			}
+			return latchkey.ErrConflict
+		}
+		if err != nil || in == nil {
+			return err
+		}
+		return signIn(ctx, tx, *in)
+	})
 }
 
 // AttemptChallenge runs one attempt in a write transaction; the single
 // write connection serialises every attempt, so each sees the failures of
 // those before it.
 func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchkey.ChallengeKind, subject string, now time.Time,
-	attempt func(*latchkey.AttemptCounter, *latchkey.Challenge) (bool, error)) error {
+	attempt func(*latchkey.AttemptCounter, *latchkey.Challenge) (latchkey.AttemptResult, error)) error {
 	return s.inTx(ctx, func(tx *tx) error {
 		c := latchkey.AttemptCounter{AppID: appID, Subject: subject}
 		var locked int64
@@ -102,7 +106,7 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 			return err
 		}
 		before := c
-		consume, err := attempt(&c, live)
+		result, err := attempt(&c, live)
 		if err != nil {
 			return err
 		}
@@ -116,11 +120,30 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 				return translate(err)
 			}
 		}
-		if consume && live != nil {
-			return affectedOne(tx.ExecContext(ctx, "UPDATE challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0", ms(now), live.ID))
+		if !result.Consume || live == nil {
+			return nil
+		}
+		if err := affectedOne(tx.ExecContext(ctx, "UPDATE challenges SET consumed_at = ? WHERE id = ? AND consumed_at = 0", ms(now), live.ID)); err != nil {
+			return err
+		}
+		if result.SignIn != nil {
+			return signIn(ctx, tx, *result.SignIn)
 		}
 		return nil
 	})
+}
+
+// signIn writes a login's user update and new session.
+func signIn(ctx context.Context, tx *tx, in latchkey.SignIn) error {
+	if in.UpdateUser != nil {
+		if _, err := updateUser(ctx, tx, in.UserID, in.UpdateUser); err != nil {
+			return err
+		}
+	}
+	if in.Session.ID == "" {
+		return nil
+	}
+	return insertSession(ctx, tx, in.Session, in.Refresh)
 }
 
 // DeleteExpiredChallenges removes challenges past use and idle counters.

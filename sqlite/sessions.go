@@ -61,16 +61,21 @@ func insertRefresh(ctx context.Context, tx *tx, t latchkey.RefreshToken) error {
 
 // CreateSession adds a session with its first refresh token.
 func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, t latchkey.RefreshToken) error {
+	return s.inTx(ctx, func(tx *tx) error {
+		return insertSession(ctx, tx, sess, t)
+	})
+}
+
+// insertSession adds a session with its first refresh token.
+func insertSession(ctx context.Context, tx *tx, sess latchkey.Session, t latchkey.RefreshToken) error {
 	row, err := sessionRow(sess)
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(8)+")", row...); err != nil {
-			return translate(err)
-		}
-		return insertRefresh(ctx, tx, t)
-	})
+	if _, err := tx.ExecContext(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(8)+")", row...); err != nil {
+		return translate(err)
+	}
+	return insertRefresh(ctx, tx, t)
 }
 
 // GetSession returns the session.

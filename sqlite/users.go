@@ -231,19 +231,24 @@ func (s *Store) ListUsers(ctx context.Context, f latchkey.UserFilter) (latchkey.
 // UpdateUser applies update to the user in one transaction.
 func (s *Store) UpdateUser(ctx context.Context, id string, update func(*latchkey.User) error) (latchkey.User, error) {
 	var out latchkey.User
-	err := s.inTx(ctx, func(tx *tx) error {
-		u, err := scanUser(tx.QueryRowContext(ctx, selectUser+"WHERE id = ?", id))
-		if err != nil {
-			return err
-		}
-		before := u
-		if err := update(&u); err != nil {
-			return err
-		}
-		out, err = writeUser(ctx, tx, id, before, u)
+	err := s.inTx(ctx, func(tx *tx) (err error) {
+		out, err = updateUser(ctx, tx, id, update)
 		return err
 	})
 	return out, err
+}
+
+// updateUser reads the user, applies update and writes what changed.
+func updateUser(ctx context.Context, tx *tx, id string, update func(*latchkey.User) error) (latchkey.User, error) {
+	u, err := scanUser(tx.QueryRowContext(ctx, selectUser+"WHERE id = ?", id))
+	if err != nil {
+		return latchkey.User{}, err
+	}
+	before := u
+	if err := update(&u); err != nil {
+		return latchkey.User{}, err
+	}
+	return writeUser(ctx, tx, id, before, u)
 }
 
 // writeUser stores the columns that differ between before and u, the user

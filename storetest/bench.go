@@ -12,9 +12,10 @@ import (
 type NewBenchStore func(b *testing.B) latchkey.Store
 
 // Bench measures the store operations a login makes, so backends can be
-// compared operation by operation: the reads every request does, and the
-// writes of a send (CreateChallenge), an authentication (AttemptChallenge,
-// UpdateUser, CreateSession) and a refresh (RotateRefreshToken).
+// compared operation by operation: the reads every request does, the
+// writes of a send (CreateChallenge), of an authentication (its parts, then
+// Login: the send and the attempt that signs in, a whole login's writes)
+// and of a refresh (RotateRefreshToken).
 func Bench(b *testing.B, newStore NewBenchStore) {
 	benches := []struct {
 		name string
@@ -26,6 +27,7 @@ func Bench(b *testing.B, newStore NewBenchStore) {
 		{"AttemptChallenge", benchAttempt},
 		{"UpdateUser", benchUpdateUser},
 		{"CreateSession", benchCreateSession},
+		{"Login", benchLogin},
 		{"RotateRefreshToken", benchRotate},
 	}
 	for _, bb := range benches {
@@ -90,9 +92,9 @@ func benchAttempt(b *testing.B, s latchkey.Store) {
 	}
 	for b.Loop() {
 		err := s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:"+u.ID, base,
-			func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (bool, error) {
+			func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (latchkey.AttemptResult, error) {
 				c.Failures = (c.Failures + 1) % 3
-				return false, nil
+				return latchkey.AttemptResult{}, nil
 			})
 		if err != nil {
 			b.Fatal(err)
@@ -144,5 +146,34 @@ func benchRotate(b *testing.B, s latchkey.Store) {
 			b.Fatal(err)
 		}
 		hash = next.Hash
+	}
+}
+
+// benchLogin makes a login's two write transactions: the send, then the
+// attempt that consumes the code, records the login and opens a session.
+func benchLogin(b *testing.B, s latchkey.Store) {
+	app, u := benchFixture(b, s)
+	subject, i := "user:"+u.ID, 0
+	for b.Loop() {
+		i++
+		c := newChallenge(app.ID, subject, latchkey.KindOTP)
+		c.UserID, c.CodeHash = u.ID, []byte(fmt.Sprintf("bench-login-%d", i))
+		if err := s.CreateChallenge(ctx(), c, nil); err != nil {
+			b.Fatal(err)
+		}
+		sess, rt := newSession(app.ID, u.ID)
+		sess.ID, rt.ID = fmt.Sprintf("bench-ls-%d", i), fmt.Sprintf("bench-lr-%d", i)
+		rt.SessionID, rt.Hash = sess.ID, []byte(fmt.Sprintf("bench-lh-%d", i))
+		in := &latchkey.SignIn{UserID: u.ID, Session: sess, Refresh: rt, UpdateUser: func(x *latchkey.User) error {
+			x.LastAuthAt = x.LastAuthAt.Add(time.Second)
+			return nil
+		}}
+		err := s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, subject, base,
+			func(*latchkey.AttemptCounter, *latchkey.Challenge) (latchkey.AttemptResult, error) {
+				return latchkey.AttemptResult{Consume: true, SignIn: in}, nil
+			})
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func testChallengeLifecycle(t *testing.T, s latchkey.Store) {
 	if old.ConsumedAt.IsZero() {
 		t.Fatal("the replaced challenge is still live")
 	}
-	wantErr(t, s.ConsumeChallenge(ctx(), c.ID, base), latchkey.ErrConflict, "ConsumeChallenge of a replaced challenge")
+	wantErr(t, s.ConsumeChallenge(ctx(), c.ID, base, nil), latchkey.ErrConflict, "ConsumeChallenge of a replaced challenge")
 
 	// A link challenge for the same subject lives beside the passcode.
 	link := newChallenge(app.ID, c.Subject, latchkey.KindLink)
@@ -80,9 +80,9 @@ func testChallengeLifecycle(t *testing.T, s latchkey.Store) {
 		t.Fatalf("a link replaced the passcode: %v", err)
 	}
 
-	mustNoErr(t, s.ConsumeChallenge(ctx(), c2.ID, base.Add(time.Minute)), "ConsumeChallenge")
-	wantErr(t, s.ConsumeChallenge(ctx(), c2.ID, base.Add(time.Minute)), latchkey.ErrConflict, "ConsumeChallenge twice")
-	wantErr(t, s.ConsumeChallenge(ctx(), "nope", base), latchkey.ErrNotFound, "ConsumeChallenge of a missing challenge")
+	mustNoErr(t, s.ConsumeChallenge(ctx(), c2.ID, base.Add(time.Minute), nil), "ConsumeChallenge")
+	wantErr(t, s.ConsumeChallenge(ctx(), c2.ID, base.Add(time.Minute), nil), latchkey.ErrConflict, "ConsumeChallenge twice")
+	wantErr(t, s.ConsumeChallenge(ctx(), "nope", base, nil), latchkey.ErrNotFound, "ConsumeChallenge of a missing challenge")
 	_, err = s.GetLiveChallenge(ctx(), app.ID, latchkey.KindOTP, c.Subject)
 	wantErr(t, err, latchkey.ErrNotFound, "GetLiveChallenge after consumption")
 
@@ -122,7 +122,7 @@ func testConcurrentConsume(t *testing.T, s latchkey.Store) {
 		go func() {
 			defer wg.Done()
 			<-start
-			results <- s.ConsumeChallenge(ctx(), c.ID, base)
+			results <- s.ConsumeChallenge(ctx(), c.ID, base, nil)
 		}()
 	}
 	close(start)
@@ -149,9 +149,9 @@ func readCounter(t *testing.T, s latchkey.Store, appID, subject string) (latchke
 		got  latchkey.AttemptCounter
 		live *latchkey.Challenge
 	)
-	err := s.AttemptChallenge(ctx(), appID, latchkey.KindOTP, subject, base, func(c *latchkey.AttemptCounter, l *latchkey.Challenge) (bool, error) {
+	err := s.AttemptChallenge(ctx(), appID, latchkey.KindOTP, subject, base, func(c *latchkey.AttemptCounter, l *latchkey.Challenge) (latchkey.AttemptResult, error) {
 		got, live = *c, l
-		return false, nil
+		return latchkey.AttemptResult{}, nil
 	})
 	mustNoErr(t, err, "AttemptChallenge")
 	return got, live
@@ -166,12 +166,12 @@ func testAttemptCounter(t *testing.T, s latchkey.Store) {
 	ch := newChallenge(app.ID, "user:a", latchkey.KindOTP)
 	mustNoErr(t, s.CreateChallenge(ctx(), ch, nil), "CreateChallenge")
 
-	err := s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:a", base, func(c *latchkey.AttemptCounter, l *latchkey.Challenge) (bool, error) {
+	err := s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:a", base, func(c *latchkey.AttemptCounter, l *latchkey.Challenge) (latchkey.AttemptResult, error) {
 		if l == nil || l.ID != ch.ID {
 			t.Errorf("attempt sees live challenge %v; want %s", l, ch.ID)
 		}
 		c.Failures, c.LockedUntil = 2, base.Add(time.Minute)
-		return false, nil
+		return latchkey.AttemptResult{}, nil
 	})
 	mustNoErr(t, err, "AttemptChallenge")
 	c, live = readCounter(t, s, app.ID, "user:a")
@@ -183,9 +183,9 @@ func testAttemptCounter(t *testing.T, s latchkey.Store) {
 	}
 
 	boom := fmt.Errorf("abort")
-	err = s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:a", base, func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (bool, error) {
+	err = s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:a", base, func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (latchkey.AttemptResult, error) {
 		c.Failures = 99
-		return true, boom
+		return latchkey.AttemptResult{Consume: true}, boom
 	})
 	if err != boom {
 		t.Fatalf("AttemptChallenge with failing attempt: %v; want its error", err)
@@ -195,9 +195,9 @@ func testAttemptCounter(t *testing.T, s latchkey.Store) {
 	}
 
 	// Consuming through an attempt ends the challenge.
-	err = s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:a", base, func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (bool, error) {
+	err = s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:a", base, func(c *latchkey.AttemptCounter, _ *latchkey.Challenge) (latchkey.AttemptResult, error) {
 		c.Failures = 0
-		return true, nil
+		return latchkey.AttemptResult{Consume: true}, nil
 	})
 	mustNoErr(t, err, "AttemptChallenge consume")
 	if c, live = readCounter(t, s, app.ID, "user:a"); c.Failures != 0 || live != nil {
@@ -223,7 +223,7 @@ func testConcurrentAttempts(t *testing.T, s latchkey.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:h", base, func(c *latchkey.AttemptCounter, l *latchkey.Challenge) (bool, error) {
+			errs <- s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:h", base, func(c *latchkey.AttemptCounter, l *latchkey.Challenge) (latchkey.AttemptResult, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				if seen[c.Failures] {
@@ -233,9 +233,9 @@ func testConcurrentAttempts(t *testing.T, s latchkey.Store) {
 				c.Failures++
 				if l != nil && c.Failures == 100 {
 					consumed++
-					return true, nil
+					return latchkey.AttemptResult{Consume: true}, nil
 				}
-				return false, nil
+				return latchkey.AttemptResult{}, nil
 			})
 		}()
 	}

@@ -47,6 +47,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentConsume", testConcurrentConsume},
 		{"AttemptCounter", testAttemptCounter},
 		{"ConcurrentAttempts", testConcurrentAttempts},
+		{"AttemptSignIn", testAttemptSignIn},
+		{"ConsumeSignIn", testConsumeSignIn},
 		{"SessionLifecycle", testSessionLifecycle},
 		{"RefreshRotation", testRefreshRotation},
 		{"ConcurrentRefresh", testConcurrentRefresh},

@@ -17,24 +17,31 @@ type Login struct {
 	Destination string
 }
 
-// RecordLogin updates a user after a successful login: the email (or phone
-// number) the code reached is now verified if it is the user's primary
-// one, a Pending user becomes Active, and the time and method are recorded
-// in last_auth and the user's identities. It returns the user as it was
-// before, so the caller can tell a first login.
+// RecordLogin updates a user after a successful login (see ApplyLogin).
+// It returns the user as it was before, so the caller can tell a first
+// login.
 func (s *Service) RecordLogin(ctx context.Context, userID string, l Login) (before, after latchkey.User, err error) {
 	after, err = s.store.UpdateUser(ctx, userID, func(u *latchkey.User) error {
 		before = *u
-		now := s.now()
-		s.markVerified(u, l, now)
-		if u.Status == latchkey.UserPending {
-			u.Status, u.StatusChangedAt = latchkey.UserActive, now
-		}
-		u.LastAuthAt, u.UpdatedAt = now, now
-		u.Identities = recordIdentity(u.Identities, l, now)
+		s.ApplyLogin(u, l)
 		return nil
 	})
 	return before, after, err
+}
+
+// ApplyLogin changes u as a successful login does: the email (or phone
+// number) the code reached is now verified if it is the user's primary
+// one, a Pending user becomes Active, and the time and method are recorded
+// in last_auth and the user's identities. It is the change RecordLogin
+// stores, for a caller that writes it with other changes.
+func (s *Service) ApplyLogin(u *latchkey.User, l Login) {
+	now := s.now()
+	s.markVerified(u, l, now)
+	if u.Status == latchkey.UserPending {
+		u.Status, u.StatusChangedAt = latchkey.UserActive, now
+	}
+	u.LastAuthAt, u.UpdatedAt = now, now
+	u.Identities = recordIdentity(u.Identities, l, now)
 }
 
 func (s *Service) markVerified(u *latchkey.User, l Login, now time.Time) {
