@@ -158,7 +158,8 @@ func otpDestination(req SendOTP, t target) (string, error) {
 
 // newChallenge makes a challenge for t, without its code hash.
 func (s *Service) newChallenge(app latchkey.App, t target, kind latchkey.ChallengeKind, ch latchkey.Channel, dest string, ttl time.Duration, requestID bool) (latchkey.Challenge, error) {
-	id, err := secrets.NewID(s.cfg.Rand)
+	now := s.cfg.Now()
+	id, err := secrets.NewSortableID(now, s.cfg.Rand)
 	if err != nil {
 		return latchkey.Challenge{}, err
 	}
@@ -166,7 +167,6 @@ func (s *Service) newChallenge(app latchkey.App, t target, kind latchkey.Challen
 	if err != nil {
 		return latchkey.Challenge{}, err
 	}
-	now := s.cfg.Now()
 	c := latchkey.Challenge{ID: id, AppID: app.ID, Kind: kind, Subject: t.subject, Channel: ch, Destination: dest,
 		RequestID: rid, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if t.user != nil {
@@ -197,7 +197,7 @@ func (s *Service) otpMessage(app latchkey.App, c latchkey.Challenge, code string
 
 // message wraps composed content for the outbox.
 func (s *Service) message(app latchkey.App, c latchkey.Challenge, content delivery.Content) (*latchkey.Message, error) {
-	id, err := secrets.NewID(s.cfg.Rand)
+	id, err := secrets.NewSortableID(c.CreatedAt, s.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkeyhq/latchkey/secrets"
 )
@@ -132,5 +133,48 @@ func TestTokenAndIDShapes(t *testing.T) {
 	}
 	if _, err := secrets.NewID(bytes.NewReader(nil)); err == nil {
 		t.Error("NewID with a failing reader succeeded; want the error")
+	}
+}
+
+// TestSortableIDsSortByTime makes IDs at times ever further apart (every
+// character of the time prefix turns over), a thousand in the same
+// millisecond too, and checks that their text sorts by time, that they are
+// shaped like NewID's (and the tokens like Token's), and that those of one
+// millisecond still differ.
+func TestSortableIDsSortByTime(t *testing.T) {
+	base := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	var offsets []time.Duration
+	for k := range 5000 {
+		offsets = append(offsets, time.Duration(k*k)*time.Millisecond)
+	}
+	offsets = append(offsets, 90*24*time.Hour, 40*365*24*time.Hour)
+	var prevID, prevToken string
+	for i, off := range offsets {
+		id, err := secrets.NewSortableID(base.Add(off), rand.Reader)
+		if err != nil || len(id) != 26 || strings.ToLower(id) != id {
+			t.Fatalf("NewSortableID = %q, %v; want 26 lower-case characters", id, err)
+		}
+		tok, err := secrets.SortableToken(base.Add(off), rand.Reader, 32)
+		if err != nil || len(tok) != 53 || strings.ContainsAny(tok, "+/=") {
+			t.Fatalf("SortableToken(32) = %q, %v; want 10 + 43 URL-safe characters", tok, err)
+		}
+		if i > 0 && (id <= prevID || tok[:10] <= prevToken[:10]) {
+			t.Fatalf("at +%v: %q and %q sort before or with %q and %q, made earlier", off, id, tok, prevID, prevToken)
+		}
+		prevID, prevToken = id, tok
+	}
+	seen := map[string]bool{}
+	for range 1000 {
+		id, err := secrets.NewSortableID(base, rand.Reader)
+		if err != nil || seen[id] {
+			t.Fatalf("NewSortableID in one millisecond = %q, %v; want a new ID each time", id, err)
+		}
+		seen[id] = true
+	}
+	if _, err := secrets.NewSortableID(base, bytes.NewReader(nil)); err == nil {
+		t.Error("NewSortableID with a failing reader succeeded; want the error")
+	}
+	if _, err := secrets.SortableToken(base, bytes.NewReader(nil), 32); err == nil {
+		t.Error("SortableToken with a failing reader succeeded; want the error")
 	}
 }

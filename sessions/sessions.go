@@ -28,6 +28,8 @@ import (
 const refreshPurpose = "refresh_token"
 
 // tokenBytes is the entropy of refresh tokens and session IDs: 256 bits.
+// A session ID is also prefixed with its creation time, which keeps the
+// session indexes in order (secrets.SortableToken).
 const tokenBytes = 32
 
 // MinAbsoluteLifetime is the shortest absolute limit on a session: however
@@ -214,7 +216,7 @@ func (s *Service) Open(a Authentication) (Opening, error) {
 	if err != nil {
 		return Opening{}, err
 	}
-	id, err := secrets.Token(s.rand, tokenBytes)
+	id, err := secrets.SortableToken(now, s.rand, tokenBytes)
 	if err != nil {
 		return Opening{}, err
 	}
@@ -260,7 +262,7 @@ func (s *Service) newRefresh(app latchkey.App, userID, resource string, now time
 	if err != nil {
 		return latchkey.RefreshToken{}, "", err
 	}
-	id, err := secrets.NewID(s.rand)
+	id, err := secrets.NewSortableID(now, s.rand)
 	if err != nil {
 		return latchkey.RefreshToken{}, "", err
 	}
@@ -281,7 +283,7 @@ func (s *Service) Refresh(ctx context.Context, app latchkey.App, refresh string)
 	if err != nil {
 		return Tokens{}, err
 	}
-	id, err := secrets.NewID(s.rand)
+	id, err := secrets.NewSortableID(now, s.rand)
 	if err != nil {
 		return Tokens{}, err
 	}
