@@ -42,7 +42,7 @@ func TestFileSettings(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("database file mode %v, %v; want 0600", info.Mode().Perm(), err)
 	}
-	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2"}
+	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2", "wal_autocheckpoint": "16384"}
 	for name, want := range pragmas {
 		var got string
 		if err := s.QueryPragma(context.Background(), name, &got); err != nil || got != want {
