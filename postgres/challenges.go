@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/latchkeyhq/latchkey"
 )
 
@@ -40,33 +41,31 @@ func scanChallenge(row scanner) (latchkey.Challenge, error) {
 }
 
 // CreateChallenge invalidates the subject's live challenge of this kind,
-// adds the new one and queues its message, all in one transaction.
+// adds the new one and queues its message, all in one transaction sent in
+// one round trip.
 //
 // Two sends to one subject at once would otherwise each miss the other's
 // uncommitted challenge and one would fail on the one-live-challenge index;
 // an advisory lock on the app, kind and subject makes the second wait and
 // then invalidate the first, as SQLite's single writer does.
 func (s *Store) CreateChallenge(ctx context.Context, c latchkey.Challenge, msg *latchkey.Message) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
-			int32(challengeLockClass), subjectLockKey(c.AppID, c.Kind, c.Subject)); err != nil {
-			return translate(err)
-		}
-		if _, err := tx.Exec(ctx,
-			"UPDATE challenges SET consumed_at = $1 WHERE app_id = $2 AND kind = $3 AND subject = $4 AND consumed_at = 0",
-			ms(c.CreatedAt), c.AppID, string(c.Kind), c.Subject); err != nil {
-			return translate(err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO challenges ("+challengeColumns+") VALUES ("+placeholders(1, 15)+")",
+	return s.inBatch(ctx, func(b *pgx.Batch) {
+		queueSubjectLock(b, c.AppID, c.Kind, c.Subject)
+		b.Queue("UPDATE challenges SET consumed_at = $1 WHERE app_id = $2 AND kind = $3 AND subject = $4 AND consumed_at = 0",
+			ms(c.CreatedAt), c.AppID, string(c.Kind), c.Subject)
+		b.Queue("INSERT INTO challenges ("+challengeColumns+") VALUES ("+placeholders(1, 15)+")",
 			c.ID, c.AppID, string(c.Kind), c.Subject, nullIfEmpty(c.UserID), string(c.Channel), c.Destination, c.CodeHash,
-			c.RequestID, c.RedirectURI, c.State, rawOrEmpty(c.ApprovalData), ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.ConsumedAt)); err != nil {
-			return translate(err)
+			c.RequestID, c.RedirectURI, c.State, rawOrEmpty(c.ApprovalData), ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.ConsumedAt))
+		if msg != nil {
+			queueMessage(b, *msg)
 		}
-		if msg == nil {
-			return nil
-		}
-		return insertMessage(ctx, tx, *msg)
 	})
+}
+
+// queueSubjectLock queues the advisory lock that sends and attempts on one
+// app, kind and subject take, held until their transaction ends.
+func queueSubjectLock(b *pgx.Batch, appID string, kind latchkey.ChallengeKind, subject string) {
+	b.Queue("SELECT pg_advisory_xact_lock($1::int4, $2::int4)", int32(challengeLockClass), subjectLockKey(appID, kind, subject))
 }
 
 // subjectLockKey hashes an app, kind and subject into the second half of
@@ -98,109 +97,136 @@ func (s *Store) GetChallengeByCodeHash(ctx context.Context, kind latchkey.Challe
 // matches; the others then learn whether the challenge exists
 // (ErrConflict) or not (ErrNotFound).
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time, in *latchkey.SignIn) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		err := affectedOne(tx.Exec(ctx, "UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), id))
-		if errors.Is(err, latchkey.ErrNotFound) {
-			var exists int
-			if err := tx.QueryRow(ctx, "SELECT 1 FROM challenges WHERE id = $1", id).Scan(&exists); err != nil {
-				return translate(err)
-			}
-			return latchkey.ErrConflict
+	var consumed, exists bool
+	consume := func(b *pgx.Batch) {
+		consumed, exists = false, false
+		b.Queue("UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), id).
+			Exec(func(tag pgconn.CommandTag) error {
+				consumed = tag.RowsAffected() == 1
+				return nil
+			})
+		b.Queue("SELECT 1 FROM challenges WHERE id = $1", id).QueryRow(func(row pgx.Row) error {
+			var one int
+			err := row.Scan(&one)
+			exists = err == nil
+			return ignoreNoRows(err)
+		})
+	}
+	return s.inPipeline(ctx, consume, func(conn *pgx.Conn) (*pgx.Batch, error) {
+		switch {
+		case !exists:
+			return nil, latchkey.ErrNotFound
+		case !consumed:
+			return nil, latchkey.ErrConflict
+		case in == nil:
+			return &pgx.Batch{}, nil
 		}
-		if err != nil || in == nil {
-			return err
-		}
-		return signIn(ctx, tx, *in)
+		return signIn(ctx, conn, &pgx.Batch{}, *in)
 	})
 }
 
-// AttemptChallenge runs one attempt in a transaction that first takes the
-// subject's counter row lock. Every attempt on the same app and subject, on
-// any node, queues on that lock, so each sees the failures recorded by the
-// ones before it.
-//
-// The counter is claimed with an upsert whose no-op update locks the row
-// whether it was just inserted or already there: unlike INSERT ... DO
-// NOTHING followed by SELECT ... FOR UPDATE, no purge can delete the row
-// between the two statements.
+// AttemptChallenge runs one attempt in a transaction that holds the
+// subject's advisory lock (the one CreateChallenge takes), so attempts on
+// one subject, on any node, run one after the other, each seeing the
+// failures counted before it. The subject's live challenge is also locked,
+// against ConsumeChallenge. The transaction costs two round trips: its
+// BEGIN with the reads, then the writes with COMMIT; a sign-in adds one.
 func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchkey.ChallengeKind, subject string, now time.Time,
 	attempt func(*latchkey.AttemptCounter, *latchkey.Challenge) (latchkey.AttemptResult, error)) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		c, err := lockCounter(ctx, tx, appID, subject)
-		if err != nil {
-			return err
-		}
-		live, err := lockLiveChallenge(ctx, tx, appID, kind, subject)
-		if err != nil {
-			return err
-		}
+	var (
+		c    latchkey.AttemptCounter
+		live *latchkey.Challenge
+	)
+	read := func(b *pgx.Batch) {
+		c, live = latchkey.AttemptCounter{AppID: appID, Subject: subject}, nil
+		queueSubjectLock(b, appID, kind, subject)
+		b.Queue("SELECT failures, locked_until FROM attempt_counters WHERE app_id = $1 AND subject = $2", appID, subject).
+			QueryRow(func(row pgx.Row) error {
+				var locked int64
+				err := row.Scan(&c.Failures, &locked)
+				c.LockedUntil = fromMS(locked)
+				return ignoreNoRows(err)
+			})
+		b.Queue(selectLiveChallenge+" FOR UPDATE", appID, string(kind), subject).QueryRow(func(row pgx.Row) error {
+			ch, err := scanChallenge(row)
+			if err == nil {
+				live = &ch
+			}
+			return ignoreNotFound(err)
+		})
+	}
+	return s.inPipeline(ctx, read, func(conn *pgx.Conn) (*pgx.Batch, error) {
 		before := c
 		result, err := attempt(&c, live)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c.AppID, c.Subject = appID, subject
+		b := &pgx.Batch{}
 		if c != before { // an unchanged counter costs no write
-			if _, err := tx.Exec(ctx, "UPDATE attempt_counters SET failures = $1, locked_until = $2 WHERE app_id = $3 AND subject = $4",
-				c.Failures, ms(c.LockedUntil), appID, subject); err != nil {
-				return translate(err)
-			}
+			b.Queue(`INSERT INTO attempt_counters (app_id, subject, failures, locked_until) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (app_id, subject) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`,
+				appID, subject, c.Failures, ms(c.LockedUntil))
 		}
-		if !result.Consume || live == nil {
-			return nil
+		consume := result.Consume && live != nil
+		if consume {
+			b.Queue("UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), live.ID).
+				Exec(func(tag pgconn.CommandTag) error { return affectedOne(tag, nil) })
 		}
-		if err := affectedOne(tx.Exec(ctx, "UPDATE challenges SET consumed_at = $1 WHERE id = $2 AND consumed_at = 0", ms(now), live.ID)); err != nil {
-			return err
+		if consume && result.SignIn != nil {
+			return signIn(ctx, conn, b, *result.SignIn)
 		}
-		if result.SignIn != nil {
-			return signIn(ctx, tx, *result.SignIn)
-		}
-		return nil
+		return b, nil
 	})
 }
 
-// signIn writes a login's user update and new session.
-func signIn(ctx context.Context, tx pgx.Tx, in latchkey.SignIn) error {
+// signIn sends the statements in b with the signing-in user's row, read
+// for update, and returns the batch of the login's writes (the user's
+// update, the new session), for the caller to send with its COMMIT.
+func signIn(ctx context.Context, q batchSender, b *pgx.Batch, in latchkey.SignIn) (*pgx.Batch, error) {
+	var u latchkey.User
 	if in.UpdateUser != nil {
-		if _, err := updateUser(ctx, tx, in.UserID, in.UpdateUser); err != nil {
+		b.Queue(selectUser+"WHERE id = $1 FOR UPDATE", in.UserID).QueryRow(func(row pgx.Row) (err error) {
+			u, err = scanUser(row)
 			return err
-		}
+		})
 	}
-	if in.Session.ID == "" {
-		return nil
-	}
-	return insertSession(ctx, tx, in.Session, in.Refresh)
-}
-
-// lockCounter creates the subject's counter if needed, locks it until the
-// transaction ends and returns its values. A missing app is a foreign key
-// violation, reported as ErrNotFound.
-func lockCounter(ctx context.Context, tx pgx.Tx, appID, subject string) (latchkey.AttemptCounter, error) {
-	c := latchkey.AttemptCounter{AppID: appID, Subject: subject}
-	var locked int64
-	err := tx.QueryRow(ctx, `INSERT INTO attempt_counters (app_id, subject) VALUES ($1, $2)
-		ON CONFLICT (app_id, subject) DO UPDATE SET failures = attempt_counters.failures
-		RETURNING failures, locked_until`, appID, subject).Scan(&c.Failures, &locked)
-	if err != nil {
-		return c, translate(err)
-	}
-	c.LockedUntil = fromMS(locked)
-	return c, nil
-}
-
-// lockLiveChallenge returns the subject's live challenge, locked so that no
-// ConsumeChallenge or CreateChallenge changes it while the attempt decides;
-// nil when there is none.
-func lockLiveChallenge(ctx context.Context, tx pgx.Tx, appID string, kind latchkey.ChallengeKind, subject string) (*latchkey.Challenge, error) {
-	ch, err := scanChallenge(tx.QueryRow(ctx, selectLiveChallenge+" FOR UPDATE", appID, string(kind), subject))
-	switch {
-	case err == nil:
-		return &ch, nil
-	case errors.Is(err, latchkey.ErrNotFound):
-		return nil, nil
-	default:
+	if err := sendBatch(ctx, q, b); err != nil {
 		return nil, err
 	}
+	writes := &pgx.Batch{}
+	if in.UpdateUser != nil {
+		if err := in.UpdateUser(&u); err != nil {
+			return nil, err
+		}
+		if _, err := queueUserWrite(writes, in.UserID, u); err != nil {
+			return nil, err
+		}
+	}
+	if in.Session.ID != "" {
+		row, err := sessionRow(in.Session)
+		if err != nil {
+			return nil, err
+		}
+		queueSession(writes, row, in.Refresh)
+	}
+	return writes, nil
+}
+
+// ignoreNoRows treats a missing row as no error, for optional reads.
+func ignoreNoRows(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	return err
+}
+
+// ignoreNotFound treats ErrNotFound as no error, for optional reads.
+func ignoreNotFound(err error) error {
+	if errors.Is(err, latchkey.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // DeleteExpiredChallenges removes challenges past use and idle counters.

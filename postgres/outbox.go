@@ -14,11 +14,10 @@ const messageColumns = `id, app_id, channel, recipient, subject, body_text, body
 
 const selectMessage = "SELECT " + messageColumns + " FROM outbox "
 
-func insertMessage(ctx context.Context, tx pgx.Tx, m latchkey.Message) error {
-	_, err := tx.Exec(ctx, "INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(1, 16)+")",
+func queueMessage(b *pgx.Batch, m latchkey.Message) {
+	b.Queue("INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(1, 16)+")",
 		m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, m.From, string(m.Status), m.Attempts,
 		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt))
-	return translate(err)
 }
 
 func scanMessage(row scanner) (latchkey.Message, error) {

@@ -169,13 +169,7 @@ const maxTxAttempts = 5
 // serialization failure is retried from the start, so fn must only touch
 // the database through tx and must be safe to run again.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.tryTx(ctx, fn)
-		if attempt < maxTxAttempts && retryable(err) && ctx.Err() == nil {
-			continue
-		}
-		return err
-	}
+	return retry(ctx, func() error { return s.tryTx(ctx, fn) })
 }
 
 // tryTx is one attempt of inTx.
@@ -191,6 +185,93 @@ func (s *Store) tryTx(ctx context.Context, fn func(pgx.Tx) error) error {
 		return err
 	}
 	return translate(tx.Commit(ctx))
+}
+
+// inBatch runs the statements that build queues in one round trip, as one
+// implicit transaction: PostgreSQL commits them together when the batch
+// ends, or none of them if one fails. It suits a transaction that needs no
+// answer from the database before its last statement, and is retried as
+// inTx is.
+func (s *Store) inBatch(ctx context.Context, build func(*pgx.Batch)) error {
+	return retry(ctx, func() error {
+		b := &pgx.Batch{}
+		build(b)
+		return translate(s.pool.SendBatch(ctx, b).Close())
+	})
+}
+
+// inPipeline runs a transaction in as few round trips as its logic allows,
+// for the hot paths: BEGIN travels with the statements first queues (their
+// results read by their callbacks), and COMMIT with the batch fn returns.
+// In between, fn may send batches of its own on conn. An error from fn or
+// from any statement rolls everything back; retried as inTx is.
+func (s *Store) inPipeline(ctx context.Context, first func(*pgx.Batch), fn func(conn *pgx.Conn) (*pgx.Batch, error)) error {
+	return retry(ctx, func() error {
+		pc, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return translate(err)
+		}
+		defer pc.Release()
+		conn := pc.Conn()
+		err = runPipeline(ctx, conn, first, fn)
+		if err != nil && conn.PgConn().TxStatus() != 'I' {
+			// The transaction is still open (failed, or never told to
+			// end): roll it back, or drop a connection that cannot.
+			if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+				_ = conn.Close(context.WithoutCancel(ctx))
+			}
+		}
+		return err
+	})
+}
+
+// runPipeline is one attempt of inPipeline, leaving any open transaction to
+// its caller.
+func runPipeline(ctx context.Context, conn *pgx.Conn, first func(*pgx.Batch), fn func(conn *pgx.Conn) (*pgx.Batch, error)) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	first(b)
+	if err := sendBatch(ctx, conn, b); err != nil {
+		return err
+	}
+	last, err := fn(conn)
+	if err != nil {
+		return err
+	}
+	last.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() == "ROLLBACK" { // the transaction had failed
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+	return sendBatch(ctx, conn, last)
+}
+
+// batchSender is what a transaction and a connection have in common for
+// sending batches.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// sendBatch sends b's statements on q in one round trip and reads every
+// result; the first error is returned.
+func sendBatch(ctx context.Context, q batchSender, b *pgx.Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return translate(q.SendBatch(ctx, b).Close())
+}
+
+// retry runs once again when PostgreSQL aborted its transaction as a
+// deadlock or a serialization failure, up to maxTxAttempts in all.
+func retry(ctx context.Context, once func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := once()
+		if attempt < maxTxAttempts && retryable(err) && ctx.Err() == nil {
+			continue
+		}
+		return err
+	}
 }
 
 // retryable reports whether PostgreSQL aborted the transaction only because

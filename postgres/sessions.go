@@ -58,29 +58,32 @@ func scanRefresh(row scanner) (latchkey.RefreshToken, error) {
 }
 
 func insertRefresh(ctx context.Context, tx pgx.Tx, t latchkey.RefreshToken) error {
-	_, err := tx.Exec(ctx, "INSERT INTO refresh_tokens ("+refreshColumns+") VALUES ("+placeholders(1, 11)+")",
+	b := &pgx.Batch{}
+	queueRefresh(b, t)
+	return sendBatch(ctx, tx, b)
+}
+
+func queueRefresh(b *pgx.Batch, t latchkey.RefreshToken) {
+	b.Queue("INSERT INTO refresh_tokens ("+refreshColumns+") VALUES ("+placeholders(1, 11)+")",
 		t.ID, t.Hash, t.FamilyID, t.SessionID, t.AppID, t.UserID, t.Audience,
 		ms(t.CreatedAt), ms(t.ExpiresAt), ms(t.UsedAt), ms(t.RevokedAt))
-	return translate(err)
 }
 
-// CreateSession adds a session with its first refresh token.
+// CreateSession adds a session with its first refresh token, in one round
+// trip.
 func (s *Store) CreateSession(ctx context.Context, sess latchkey.Session, t latchkey.RefreshToken) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		return insertSession(ctx, tx, sess, t)
-	})
-}
-
-// insertSession adds a session with its first refresh token.
-func insertSession(ctx context.Context, tx pgx.Tx, sess latchkey.Session, t latchkey.RefreshToken) error {
 	row, err := sessionRow(sess)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(1, 8)+")", row...); err != nil {
-		return translate(err)
-	}
-	return insertRefresh(ctx, tx, t)
+	return s.inBatch(ctx, func(b *pgx.Batch) { queueSession(b, row, t) })
+}
+
+// queueSession queues the insertion of a session, given as sessionRow
+// encodes it, and its first refresh token.
+func queueSession(b *pgx.Batch, row []any, t latchkey.RefreshToken) {
+	b.Queue("INSERT INTO sessions ("+sessionColumns+") VALUES ("+placeholders(1, 8)+")", row...)
+	queueRefresh(b, t)
 }
 
 // GetSession returns the session.

@@ -274,14 +274,23 @@ func updateUser(ctx context.Context, tx pgx.Tx, id string, update func(*latchkey
 
 // writeUser stores u as the user id; the ID itself never changes.
 func writeUser(ctx context.Context, tx pgx.Tx, id string, u latchkey.User) (latchkey.User, error) {
+	b := &pgx.Batch{}
+	u, err := queueUserWrite(b, id, u)
+	if err != nil {
+		return latchkey.User{}, err
+	}
+	return u, sendBatch(ctx, tx, b)
+}
+
+// queueUserWrite queues writeUser's statement and returns u as it will be
+// stored.
+func queueUserWrite(b *pgx.Batch, id string, u latchkey.User) (latchkey.User, error) {
 	u.ID = id
 	row, err := userRow(u)
 	if err != nil {
 		return latchkey.User{}, err
 	}
-	if _, err := tx.Exec(ctx, updateUserSQL, append(row[1:], id)...); err != nil {
-		return latchkey.User{}, translate(err)
-	}
+	b.Queue(updateUserSQL, append(row[1:], id)...)
 	return u, nil
 }
 
