@@ -231,16 +231,10 @@ func ignoreNotFound(err error) error {
 
 // DeleteExpiredChallenges removes challenges past use and idle counters.
 func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (int, error) {
-	var n int
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		n, err = affected(tx.Exec(ctx,
-			"DELETE FROM challenges WHERE expires_at < $1 OR (consumed_at <> 0 AND consumed_at < $1)", ms(before)))
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND locked_until < $1", ms(before))
-		return translate(err)
-	})
-	return n, err
+	n, err := s.deleteChunked(ctx, "challenges", "expires_at < $1 OR (consumed_at <> 0 AND consumed_at < $1)", ms(before))
+	if err != nil {
+		return n, err
+	}
+	_, err = s.pool.Exec(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND locked_until < $1", ms(before))
+	return n, translate(err)
 }

@@ -128,7 +128,7 @@ func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus,
 
 // DeleteFinishedMessages removes delivered and failed messages.
 func (s *Store) DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error) {
-	return affected(s.pool.Exec(ctx, "DELETE FROM outbox WHERE status <> 'queued' AND created_at < $1", ms(before)))
+	return s.deleteChunked(ctx, "outbox", "status <> 'queued' AND created_at < $1", ms(before))
 }
 
 // AddDevMessage stores a message the dev inbox captured.
@@ -165,5 +165,5 @@ func (s *Store) ListDevMessages(ctx context.Context, to string, limit int) ([]la
 
 // DeleteDevMessages removes captured messages older than before.
 func (s *Store) DeleteDevMessages(ctx context.Context, before time.Time) (int, error) {
-	return affected(s.pool.Exec(ctx, "DELETE FROM dev_messages WHERE created_at < $1", ms(before)))
+	return s.deleteChunked(ctx, "dev_messages", "created_at < $1", ms(before))
 }

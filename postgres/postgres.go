@@ -39,6 +39,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -282,6 +283,27 @@ func retryable(err error) bool {
 		return false
 	}
 	return pgErr.Code == "40001" || pgErr.Code == "40P01"
+}
+
+// purgeChunk bounds the rows one purge statement deletes, so that a purge
+// after a busy minute (a hundred thousand used codes) is a series of short
+// transactions, not one long one with a burst of WAL.
+const purgeChunk = 500
+
+// deleteChunked deletes the rows of table matching where, at most
+// purgeChunk at a time, and returns how many it deleted. Each chunk is
+// its own statement and transaction.
+func (s *Store) deleteChunked(ctx context.Context, table, where string, args ...any) (int, error) {
+	query := "DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + table + " WHERE " + where +
+		" LIMIT " + strconv.Itoa(purgeChunk) + "))"
+	total := 0
+	for {
+		n, err := affected(s.pool.Exec(ctx, query, args...))
+		total += n
+		if err != nil || n < purgeChunk {
+			return total, err
+		}
+	}
 }
 
 // translate maps driver errors onto the store sentinels, keeping the driver

@@ -266,6 +266,5 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, appID string, hash []byt
 // DeleteEndedSessions removes sessions that ended before the given time;
 // their refresh tokens go with them.
 func (s *Store) DeleteEndedSessions(ctx context.Context, before time.Time) (int, error) {
-	return affected(s.pool.Exec(ctx,
-		"DELETE FROM sessions WHERE expires_at < $1 OR (revoked_at <> 0 AND revoked_at < $1)", ms(before)))
+	return s.deleteChunked(ctx, "sessions", "expires_at < $1 OR (revoked_at <> 0 AND revoked_at < $1)", ms(before))
 }

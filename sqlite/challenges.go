@@ -148,18 +148,10 @@ func signIn(ctx context.Context, tx *tx, in latchkey.SignIn) error {
 
 // DeleteExpiredChallenges removes challenges past use and idle counters.
 func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.inTx(ctx, func(tx *tx) error {
-		res, err := tx.ExecContext(ctx,
-			"DELETE FROM challenges WHERE expires_at < ? OR (consumed_at <> 0 AND consumed_at < ?)", ms(before), ms(before))
-		if err != nil {
-			return translate(err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return translate(err)
-		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND locked_until < ?", ms(before))
-		return translate(err)
-	})
-	return int(n), err
+	n, err := s.deleteChunked(ctx, "challenges", "expires_at < ? OR (consumed_at <> 0 AND consumed_at < ?)", ms(before), ms(before))
+	if err != nil {
+		return n, err
+	}
+	_, err = s.write.ExecContext(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND locked_until < ?", ms(before))
+	return n, translate(err)
 }

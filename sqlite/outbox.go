@@ -116,12 +116,7 @@ func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus,
 
 // DeleteFinishedMessages removes delivered and failed messages.
 func (s *Store) DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.write.ExecContext(ctx, "DELETE FROM outbox WHERE status <> 'queued' AND created_at < ?", ms(before))
-	if err != nil {
-		return 0, translate(err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), translate(err)
+	return s.deleteChunked(ctx, "outbox", "status <> 'queued' AND created_at < ?", ms(before))
 }
 
 // AddDevMessage stores a message the dev inbox captured.
@@ -157,10 +152,5 @@ func (s *Store) ListDevMessages(ctx context.Context, to string, limit int) ([]la
 
 // DeleteDevMessages removes captured messages older than before.
 func (s *Store) DeleteDevMessages(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.write.ExecContext(ctx, "DELETE FROM dev_messages WHERE created_at < ?", ms(before))
-	if err != nil {
-		return 0, translate(err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), translate(err)
+	return s.deleteChunked(ctx, "dev_messages", "created_at < ?", ms(before))
 }

@@ -241,11 +241,5 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, appID string, hash []byt
 // DeleteEndedSessions removes sessions that ended before the given time;
 // their refresh tokens go with them.
 func (s *Store) DeleteEndedSessions(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.write.ExecContext(ctx,
-		"DELETE FROM sessions WHERE expires_at < ? OR (revoked_at <> 0 AND revoked_at < ?)", ms(before), ms(before))
-	if err != nil {
-		return 0, translate(err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), translate(err)
+	return s.deleteChunked(ctx, "sessions", "expires_at < ? OR (revoked_at <> 0 AND revoked_at < ?)", ms(before), ms(before))
 }

@@ -306,6 +306,36 @@ func (s *Store) inTx(ctx context.Context, fn func(*tx) error) error {
 	return s.batch.do(ctx, fn)
 }
 
+// purgeChunk bounds the rows one purge transaction deletes. A purge after a
+// busy minute has a hundred thousand used codes to remove; in one
+// transaction that held the single writer, and every login behind it, for
+// most of a second.
+const purgeChunk = 500
+
+// deleteChunked deletes the rows of table matching where, at most
+// purgeChunk at a time, each chunk in its own write transaction so that
+// logins go on between them, and returns how many it deleted.
+func (s *Store) deleteChunked(ctx context.Context, table, where string, args ...any) (int, error) {
+	query := "DELETE FROM " + table + " WHERE rowid IN (SELECT rowid FROM " + table + " WHERE " + where +
+		" LIMIT " + strconv.Itoa(purgeChunk) + ")"
+	total := 0
+	for {
+		var n int64
+		err := s.inTx(ctx, func(tx *tx) error {
+			res, err := tx.ExecContext(ctx, query, args...)
+			if err != nil {
+				return translate(err)
+			}
+			n, err = res.RowsAffected()
+			return translate(err)
+		})
+		total += int(n)
+		if err != nil || n < purgeChunk {
+			return total, err
+		}
+	}
+}
+
 // translate maps driver errors onto the store sentinels: no rows is
 // ErrNotFound, a unique or primary key violation is ErrConflict, and a
 // database that cannot be opened or is locked is ErrUnavailable.
