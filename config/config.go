@@ -40,7 +40,7 @@ var coreVars = []Var{
 	{"LATCHKEY_CLIENT_TOKEN_TTL", "1h", "lifetime of client access tokens (1m to 24h)"},
 	{"LATCHKEY_KEY_REFRESH", "30s", "how often a node reloads signing keys, so a rotation elsewhere reaches it (1s to 10m)"},
 	{"LATCHKEY_SQLITE_SYNCHRONOUS", "NORMAL", "SQLite durability: NORMAL survives a killed process, FULL also a power loss"},
-	{"LATCHKEY_DB_MAX_CONNS", "0", "PostgreSQL pool size per node (0: 4 per CPU, at least 8)"},
+	{"LATCHKEY_DB_MAX_CONNS", "0", "PostgreSQL pool size per node (0: 4 per CPU, at least 32)"},
 	{"LATCHKEY_DB_CONNECT_TIMEOUT", "0s", "how long a PostgreSQL connection attempt may take (0s: the URL's connect_timeout, else 5s; at most 1m)"},
 	{"LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},

@@ -73,7 +73,7 @@ func TestPoolConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := int32(max(8, 4*runtime.GOMAXPROCS(0))); cfg.MaxConns != want {
+	if want := int32(max(defaultMinConns, 4*runtime.GOMAXPROCS(0))); cfg.MaxConns != want {
 		t.Errorf("default MaxConns = %d; want %d", cfg.MaxConns, want)
 	}
 	if cfg.ConnConfig.ConnectTimeout != defaultConnectTimeout {
