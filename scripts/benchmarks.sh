@@ -67,12 +67,12 @@ bench() {
 case_es256_peak()   { server ES256 sqlite;   bench es256-peak   --users 10000 --concurrency 128 --duration "$DURATION" --logout=false --ceiling; stop; }
 case_rs256_peak()   { server RS256 sqlite;   bench rs256-peak   --users 10000 --concurrency 64  --duration "$DURATION" --logout=false --ceiling; stop; }
 case_eddsa_peak()   { server EdDSA sqlite;   bench eddsa-peak   --users 10000 --concurrency 128 --duration "$DURATION" --logout=false --ceiling; stop; }
-case_es256_half()   { server ES256 sqlite;   bench es256-half   --users 10000 --rate "${HALF_RATE:-700}" --concurrency 64 --duration "$DURATION" --logout=false; stop; }
+case_es256_half()   { server ES256 sqlite;   bench es256-half   --users 10000 --rate "${HALF_RATE:-1350}" --concurrency 64 --duration "$DURATION" --logout=false; stop; }
 case_es256_mixed()  { server ES256 sqlite;   bench es256-mixed  --users 10000 --concurrency 64 --duration "$DURATION" --flows otp-direct,otp-email,link,refresh; stop; }
 case_es256_sweep()  {
   server ES256 sqlite
-  for rate in 200 400 600 800 1000 1200 1400 1600; do
-    bench "es256-sweep-$rate" --users 10000 --rate "$rate" --concurrency 128 --duration 10s --logout=false --seed="$([ $rate = 200 ] && echo true || echo false)"
+  for rate in 400 800 1200 1600 2000 2400 2800 3200; do
+    bench "es256-sweep-$rate" --users 10000 --rate "$rate" --concurrency 128 --duration 10s --logout=false --seed="$([ $rate = 400 ] && echo true || echo false)"
   done
   stop
 }
