@@ -152,19 +152,24 @@ func (s *Service) usable(sess latchkey.Session, app latchkey.App, userID string)
 }
 
 // Issue opens a session for the authentication, or adds it to the named one,
-// and returns new tokens. A named session is checked in the transaction that
-// extends it.
+// and returns new tokens.
 func (s *Service) Issue(ctx context.Context, a Authentication) (Tokens, error) {
-	if a.SessionID == "" {
-		o, err := s.Open(a)
-		if err != nil {
-			return Tokens{}, err
-		}
-		if err := s.store.CreateSession(ctx, o.Session, o.Refresh); err != nil {
-			return Tokens{}, err
-		}
-		return s.Opened(ctx, a, o)
+	if a.SessionID != "" {
+		return s.addToSession(ctx, a)
 	}
+	o, err := s.Open(a)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if err := s.store.CreateSession(ctx, o.Session, o.Refresh); err != nil {
+		return Tokens{}, err
+	}
+	return s.Opened(ctx, a, o)
+}
+
+// addToSession adds the authentication to the session it names, checked
+// in the transaction that extends it, and returns new tokens.
+func (s *Service) addToSession(ctx context.Context, a Authentication) (Tokens, error) {
 	if err := checkRequest(a.App, a.Options); err != nil {
 		return Tokens{}, err
 	}

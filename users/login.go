@@ -1,13 +1,12 @@
 package users
 
 import (
-	"context"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
 )
 
-// Login describes a successful one-time login, for RecordLogin.
+// Login describes a successful one-time login, for ApplyLogin.
 type Login struct {
 	Channel latchkey.Channel
 	// AuthType is Mosaic's identity auth_type: email_otp, sms_otp,
@@ -17,23 +16,11 @@ type Login struct {
 	Destination string
 }
 
-// RecordLogin updates a user after a successful login (see ApplyLogin).
-// It returns the user as it was before, so the caller can tell a first
-// login.
-func (s *Service) RecordLogin(ctx context.Context, userID string, l Login) (before, after latchkey.User, err error) {
-	after, err = s.store.UpdateUser(ctx, userID, func(u *latchkey.User) error {
-		before = *u
-		s.ApplyLogin(u, l)
-		return nil
-	})
-	return before, after, err
-}
-
 // ApplyLogin changes u as a successful login does: the email (or phone
 // number) the code reached is now verified if it is the user's primary
 // one, a Pending user becomes Active, and the time and method are recorded
-// in last_auth and the user's identities. It is the change RecordLogin
-// stores, for a caller that writes it with other changes.
+// in last_auth and the user's identities. The caller writes it, with the
+// rest of the login (latchkey.SignIn).
 func (s *Service) ApplyLogin(u *latchkey.User, l Login) {
 	now := s.now()
 	s.markVerified(u, l, now)
