@@ -14,15 +14,19 @@
 //     transaction-scoped advisory lock for the schema, so nodes starting
 //     together apply each migration, and create the tenant, exactly once.
 //   - Every read-modify-write (UpdateApp, UpdateUser, ExtendSession,
-//     RotateRefreshToken, AttemptChallenge...) reads its row with SELECT ...
+//     RotateRefreshToken, a sign-in's user...) reads its row with SELECT ...
 //     FOR UPDATE in the transaction that writes it back, so concurrent
 //     changes queue up on the row instead of overwriting each other.
 //     Single-use changes (consuming a challenge, rotating keys) are
 //     conditional UPDATEs whose WHERE clause PostgreSQL re-checks after
 //     waiting for a competing writer, so exactly one of them matches.
-//   - CreateChallenge takes an advisory lock on the app, kind and subject,
-//     so concurrent sends to one subject replace each other in turn instead
-//     of colliding on the one-live-challenge index.
+//   - CreateChallenge and AttemptChallenge take an advisory lock on the
+//     app, kind and subject, so concurrent sends to one subject replace
+//     each other in turn instead of colliding on the one-live-challenge
+//     index, and concurrent attempts each see the failures counted before.
+//   - The hot paths (a send, an attempt, a magic link's consumption) send
+//     their statements in pipelined batches (inBatch, inPipeline): a login
+//     costs six round trips, not one per statement.
 //   - ClaimMessages selects due outbox rows FOR UPDATE SKIP LOCKED, so
 //     concurrent workers take disjoint batches without waiting on each
 //     other.
