@@ -181,9 +181,7 @@ func requestIDMatches(want, got string) bool {
 // session it opens, both written in the transaction that consumes the code
 // (latchkey.SignIn), then turned into tokens by finish.
 type completion struct {
-	auth sessions.Authentication
-	// before is the user as it was, to tell a first login.
-	before  latchkey.User
+	auth    sessions.Authentication
 	opening *sessions.Opening
 }
 
@@ -194,7 +192,7 @@ func (s *Service) signIn(app latchkey.App, c latchkey.Challenge, authType, metho
 		ApprovalData: c.ApprovalData, Options: o}}
 	login := users.Login{Channel: c.Channel, AuthType: authType, Destination: c.Destination}
 	in := &latchkey.SignIn{UserID: c.UserID, UpdateUser: func(u *latchkey.User) error {
-		done.before = *u
+		done.auth.NewUser = u.LastAuthAt.IsZero()
 		s.cfg.Users.ApplyLogin(u, login)
 		done.auth.User = *u
 		return nil
@@ -213,9 +211,8 @@ func (s *Service) signIn(app latchkey.App, c latchkey.Challenge, authType, metho
 // finish returns the tokens of a completed authentication: those of the
 // session it opened, or of the named session it now extends.
 func (s *Service) finish(ctx context.Context, done *completion) (sessions.Tokens, error) {
-	done.auth.NewUser = done.before.LastAuthAt.IsZero()
 	if done.opening != nil {
 		return s.cfg.Sessions.Opened(ctx, done.auth, *done.opening)
 	}
-	return s.cfg.Sessions.Issue(ctx, done.auth)
+	return s.cfg.Sessions.AddToSession(ctx, done.auth)
 }

@@ -151,28 +151,10 @@ func (s *Service) usable(sess latchkey.Session, app latchkey.App, userID string)
 	return sess.AppID == app.ID && (userID == "" || sess.UserID == userID) && sess.Live(s.now())
 }
 
-// Issue opens a session for the authentication, or adds it to the named one,
-// and returns new tokens.
-func (s *Service) Issue(ctx context.Context, a Authentication) (Tokens, error) {
-	if a.SessionID != "" {
-		return s.addToSession(ctx, a)
-	}
-	o, err := s.Open(a)
-	if err != nil {
-		return Tokens{}, err
-	}
-	if err := s.store.CreateSession(ctx, o.Session, o.Refresh); err != nil {
-		return Tokens{}, err
-	}
-	return s.Opened(ctx, a, o)
-}
-
-// addToSession adds the authentication to the session it names, checked
-// in the transaction that extends it, and returns new tokens.
-func (s *Service) addToSession(ctx context.Context, a Authentication) (Tokens, error) {
-	if err := checkRequest(a.App, a.Options); err != nil {
-		return Tokens{}, err
-	}
+// AddToSession adds the authentication to the session it names (a second
+// factor), checked in the transaction that extends it, and returns new
+// tokens. The caller has checked the request with Check.
+func (s *Service) AddToSession(ctx context.Context, a Authentication) (Tokens, error) {
 	now := s.now()
 	rt, refresh, err := s.newRefresh(a.App, a.User.ID, a.Resource, now)
 	if err != nil {
@@ -209,13 +191,10 @@ type Opening struct {
 }
 
 // Open prepares a new session for the authentication a (of which it uses
-// the app, the user's ID, the method and the options). The caller stores
-// it, with CreateSession or in the transaction of the login itself
-// (latchkey.SignIn), then calls Opened for the tokens.
+// the app, the user's ID, the method and the resource), once the request
+// has passed Check. The caller stores it in the transaction of the login
+// itself (latchkey.SignIn), then calls Opened for the tokens.
 func (s *Service) Open(a Authentication) (Opening, error) {
-	if err := checkRequest(a.App, a.Options); err != nil {
-		return Opening{}, err
-	}
 	now := s.now()
 	rt, refresh, err := s.newRefresh(a.App, a.User.ID, a.Resource, now)
 	if err != nil {
@@ -373,12 +352,7 @@ func (s *Service) Authenticate(ctx context.Context, app latchkey.App, o Options)
 	if user.Status == latchkey.UserDisabled {
 		return Tokens{}, &latchkey.Error{Code: latchkey.CodeForbidden, Message: "User is not active"}
 	}
-	tokens, err := s.mint(ctx, app, user, sess, mintOptions{resource: o.Resource, claims: o.Claims})
-	if err != nil {
-		return Tokens{}, err
-	}
-	tokens.RefreshToken, tokens.SessionID = refresh, sess.ID
-	return tokens, nil
+	return s.tokens(ctx, Authentication{App: app, User: user, Options: o}, sess, refresh)
 }
 
 // Logout ends one of the app's sessions and its refresh tokens. Ending an
