@@ -17,9 +17,9 @@ const challengeColumns = `id, app_id, kind, subject, user_id, channel, destinati
 const selectLiveChallenge = "SELECT " + challengeColumns +
 	" FROM challenges WHERE app_id = $1 AND kind = $2 AND subject = $3 AND consumed_at = 0"
 
-// challengeLockClass is the first half of the advisory lock key that
-// CreateChallenge takes ("LKCH"); the second half hashes the app, kind and
-// subject.
+// challengeLockClass is the first half of the advisory lock key that sends
+// and attempts on one subject take ("LKCH"); the second half hashes the
+// app, kind and subject.
 const challengeLockClass = 0x4c4b4348
 
 func scanChallenge(row scanner) (latchkey.Challenge, error) {
@@ -69,8 +69,8 @@ func queueSubjectLock(b *pgx.Batch, appID string, kind latchkey.ChallengeKind, s
 }
 
 // subjectLockKey hashes an app, kind and subject into the second half of
-// CreateChallenge's lock key. A collision only makes two unrelated sends
-// wait for each other.
+// the subject's lock key. A collision only makes two unrelated subjects'
+// sends and attempts wait for each other.
 func subjectLockKey(appID string, kind latchkey.ChallengeKind, subject string) int32 {
 	h := fnv.New32a()
 	for _, part := range []string{appID, string(kind), subject} {

@@ -29,11 +29,7 @@ func scanSession(row scanner) (latchkey.Session, error) {
 }
 
 func sessionRow(s latchkey.Session) ([]any, error) {
-	methods := s.Methods
-	if methods == nil {
-		methods = []string{}
-	}
-	m, err := encodeJSON(methods)
+	m, err := encodeJSON(nonNil(s.Methods))
 	if err != nil {
 		return nil, err
 	}

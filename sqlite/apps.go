@@ -39,6 +39,7 @@ func appRow(a latchkey.App) ([]any, error) {
 		a.Branding.SenderName, a.Branding.LogoURL, a.Branding.PrimaryColor}, nil
 }
 
+// nonNil stores a nil list as [] rather than null.
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}

@@ -26,11 +26,7 @@ func scanSession(row scanner) (latchkey.Session, error) {
 }
 
 func sessionRow(s latchkey.Session) ([]any, error) {
-	methods := s.Methods
-	if methods == nil {
-		methods = []string{}
-	}
-	m, err := encodeJSON(methods)
+	m, err := encodeJSON(nonNil(s.Methods))
 	if err != nil {
 		return nil, err
 	}
@@ -142,19 +138,24 @@ func (s *Store) RevokeSession(ctx context.Context, id string, now time.Time) err
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM sessions WHERE id = ?", id).Scan(&exists); err != nil {
 			return translate(err)
 		}
-		return revokeSessions(ctx, tx, now, "id = ?", id)
+		_, err := revokeSessions(ctx, tx, now, "id = ?", id)
+		return err
 	})
 }
 
 // revokeSessions ends the live sessions matching where, and every unrevoked
-// refresh token issued in them.
-func revokeSessions(ctx context.Context, tx *tx, now time.Time, where string, args ...any) error {
+// refresh token issued in them, and returns how many sessions it ended.
+func revokeSessions(ctx context.Context, tx *tx, now time.Time, where string, args ...any) (int, error) {
 	if _, err := tx.ExecContext(ctx, "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at = 0 AND session_id IN (SELECT id FROM sessions WHERE "+where+")",
 		append([]any{ms(now)}, args...)...); err != nil {
-		return translate(err)
+		return 0, translate(err)
 	}
-	_, err := tx.ExecContext(ctx, "UPDATE sessions SET revoked_at = ? WHERE revoked_at = 0 AND "+where, append([]any{ms(now)}, args...)...)
-	return translate(err)
+	res, err := tx.ExecContext(ctx, "UPDATE sessions SET revoked_at = ? WHERE revoked_at = 0 AND "+where, append([]any{ms(now)}, args...)...)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), translate(err)
 }
 
 // RevokeUserSessions ends the user's live sessions in one app or in all.
@@ -164,11 +165,9 @@ func (s *Store) RevokeUserSessions(ctx context.Context, appID, userID string, no
 		where, args = where+" AND app_id = ?", append(args, appID)
 	}
 	var n int
-	err := s.inTx(ctx, func(tx *tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM sessions WHERE revoked_at = 0 AND "+where, args...).Scan(&n); err != nil {
-			return translate(err)
-		}
-		return revokeSessions(ctx, tx, now, where, args...)
+	err := s.inTx(ctx, func(tx *tx) (err error) {
+		n, err = revokeSessions(ctx, tx, now, where, args...)
+		return err
 	})
 	return n, err
 }
@@ -223,7 +222,8 @@ func revokeFamily(ctx context.Context, tx *tx, old latchkey.RefreshToken, now ti
 		ms(now), old.FamilyID); err != nil {
 		return translate(err)
 	}
-	return revokeSessions(ctx, tx, now, "id = ?", old.SessionID)
+	_, err := revokeSessions(ctx, tx, now, "id = ?", old.SessionID)
+	return err
 }
 
 // RevokeRefreshToken revokes the family of one of the app's refresh tokens.

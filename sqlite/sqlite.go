@@ -147,9 +147,6 @@ func createPrivate(path string) error {
 	return f.Close()
 }
 
-// dataSourceName builds the driver DSN: WAL, foreign keys, a busy timeout for
-// the rare reader that meets a checkpoint, and BEGIN IMMEDIATE so that a
-// transaction takes the write lock up front instead of failing to upgrade.
 // Page cache sizes. The write connection serves every write and point read,
 // so its cache holds the hot part of the database (the user indexes of a
 // million users fit); the listing connections start cold after each write
@@ -159,6 +156,9 @@ const (
 	readCacheKB  = 4 << 10
 )
 
+// dataSourceName builds the driver DSN: WAL, foreign keys, a busy timeout for
+// the rare reader that meets a checkpoint, and BEGIN IMMEDIATE so that a
+// transaction takes the write lock up front instead of failing to upgrade.
 func dataSourceName(path, sync string, cacheKB int) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
