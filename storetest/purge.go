@@ -13,8 +13,8 @@ import (
 const purgeRows = 1234
 
 // testPurgeLarge checks that a purge removes every ended row however many
-// there are, and reports them all: used codes and ended sessions with
-// their refresh tokens, while live ones stay.
+// there are, and reports them all: expired codes and ended sessions, while
+// live ones stay.
 func testPurgeLarge(t *testing.T, s latchkey.Store) {
 	app := mustCreateApp(t, s, "Purge")
 	u := mustCreateUser(t, s, app.ID, "purge@example.com", "")

@@ -63,10 +63,12 @@ func wantNothingWritten(t *testing.T, s latchkey.Store, app latchkey.App, c latc
 	if live == nil || live.ID != c.ID || counter.Failures != failures {
 		t.Fatalf("after a failed sign-in: counter %+v, live %v; want %d failures and %s still live", counter, live, failures, c.ID)
 	}
-	if u, err := s.GetUser(ctx(), c.UserID); err == nil && !u.LastAuthAt.IsZero() {
+	u, err := s.GetUser(ctx(), c.UserID)
+	mustNoErr(t, err, "GetUser after a failed sign-in")
+	if !u.LastAuthAt.IsZero() {
 		t.Fatalf("a failed sign-in updated the user: last login %v", u.LastAuthAt)
 	}
-	_, err := s.GetSession(ctx(), sess.ID)
+	_, err = s.GetSession(ctx(), sess.ID)
 	wantErr(t, err, latchkey.ErrNotFound, "GetSession after a failed sign-in")
 }
 
@@ -102,7 +104,13 @@ func testAttemptSignIn(t *testing.T, s latchkey.Store) {
 	in, _ := newSignIn(app, u.ID)
 	in.Session.ID, in.Refresh.SessionID = taken.ID, taken.ID
 	wantErr(t, signInAttempt(s, app, c, in), latchkey.ErrConflict, "AttemptChallenge signing in to a taken session ID")
-	wantNothingWritten(t, s, app, c, 2, latchkey.Session{ID: "none"})
+	counter, live := readCounter(t, s, app.ID, c.Subject)
+	if live == nil || live.ID != c.ID || counter.Failures != 2 {
+		t.Fatalf("after a sign-in to a taken session ID: counter %+v, live %v; want 2 failures and %s still live", counter, live, c.ID)
+	}
+	if got, err := s.GetSession(ctx(), taken.ID); err != nil || !reflect.DeepEqual(got, taken) {
+		t.Fatalf("the taken session after the failed sign-in = %+v, %v; want it unchanged %+v", got, err, taken)
+	}
 
 	// UpdateUser's error aborts everything and comes back as is.
 	refused := errors.New("refused")
