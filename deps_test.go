@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,7 @@ func TestImportDirections(t *testing.T) {
 				continue
 			}
 			dep := strings.TrimPrefix(strings.TrimPrefix(imp, module), "/")
-			if !contains(allowed, dep) {
+			if !slices.Contains(allowed, dep) {
 				t.Errorf("%s imports %s, which the architecture does not allow", fields[0], imp)
 			}
 		}
@@ -83,15 +84,6 @@ func TestEveryPackageIsDocumented(t *testing.T) {
 			t.Errorf("package %s has no package comment", path)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestNoWallClockOutsideCmd keeps time injectable: only cmd/ may read the

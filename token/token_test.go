@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,15 +123,6 @@ func jwksKids(t *testing.T, keys *token.Keys) []string {
 	return kids
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func TestSignAndVerifyEachAlgorithm(t *testing.T) {
 	for _, alg := range token.Algorithms {
 		t.Run(alg, func(t *testing.T) {
@@ -146,7 +139,7 @@ func TestSignAndVerifyEachAlgorithm(t *testing.T) {
 			if tok == nil || string(tok.Headers[0].Algorithm) != alg {
 				t.Fatalf("token not signed with %s", alg)
 			}
-			if !contains(jwksKids(t, e.keys), kidOf(t, raw)) {
+			if !slices.Contains(jwksKids(t, e.keys), kidOf(t, raw)) {
 				t.Fatal("the signing key's kid is not in the JWKS")
 			}
 		})
@@ -165,9 +158,20 @@ func TestEnsureIsIdempotentAndSealsPrivateKeys(t *testing.T) {
 	if len(stored) != 2 {
 		t.Fatalf("after two Ensure calls %d keys exist; want current and next", len(stored))
 	}
+	keyring, err := secrets.New(rand.Reader, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range stored {
-		if bytes.Contains(k.PrivateSealed, []byte("PRIVATE")) || len(k.PrivateSealed) < 1000 {
-			t.Fatalf("key %s private half does not look sealed", k.ID)
+		if _, err := x509.ParsePKCS8PrivateKey(k.PrivateSealed); err == nil {
+			t.Fatalf("key %s private half is stored as a plain PKCS#8 key", k.ID)
+		}
+		der, err := keyring.Open(k.PrivateSealed, k.ID)
+		if err != nil {
+			t.Fatalf("key %s private half does not open with the server secret: %v", k.ID, err)
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(der); err != nil {
+			t.Fatalf("key %s private half opens to something other than a PKCS#8 key: %v", k.ID, err)
 		}
 		if bytes.Contains(k.PublicJWK, []byte(`"d"`)) {
 			t.Fatalf("key %s public JWK holds a private exponent", k.ID)
@@ -182,7 +186,7 @@ func TestEnsureIsIdempotentAndSealsPrivateKeys(t *testing.T) {
 	if !ok || states[latchkey.KeyCurrent] == "" {
 		t.Fatalf("stored key states = %v; want one current and one next", states)
 	}
-	if !contains(jwksKids(t, e.keys), next) {
+	if !slices.Contains(jwksKids(t, e.keys), next) {
 		t.Fatalf("next key %s is not published ahead of use", next)
 	}
 }
@@ -198,7 +202,7 @@ func TestRotationKeepsOldTokensValidUntilTheyExpire(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
-	if rot.Retired.ID != oldKid || !contains(published, rot.Promoted.ID) {
+	if rot.Retired.ID != oldKid || !slices.Contains(published, rot.Promoted.ID) {
 		t.Fatalf("rotation %+v: want the old key retired and the published next key promoted", rot)
 	}
 	after := e.mustSign(t, e.claims(time.Hour))
@@ -209,7 +213,7 @@ func TestRotationKeepsOldTokensValidUntilTheyExpire(t *testing.T) {
 		t.Fatalf("token signed before rotation no longer verifies: %v", err)
 	}
 	kids := jwksKids(t, e.keys)
-	if !contains(kids, oldKid) || !contains(kids, rot.Next.ID) || !contains(kids, rot.Promoted.ID) {
+	if !slices.Contains(kids, oldKid) || !slices.Contains(kids, rot.Next.ID) || !slices.Contains(kids, rot.Promoted.ID) {
 		t.Fatalf("JWKS after rotation = %v; want retired, current and new next", kids)
 	}
 
@@ -219,7 +223,7 @@ func TestRotationKeepsOldTokensValidUntilTheyExpire(t *testing.T) {
 	if n, err := e.keys.Prune(context.Background()); err != nil || n != 1 {
 		t.Fatalf("Prune = %d, %v; want 1 retired key removed", n, err)
 	}
-	if contains(jwksKids(t, e.keys), oldKid) {
+	if slices.Contains(jwksKids(t, e.keys), oldKid) {
 		t.Fatal("retired key still published after its publication ended")
 	}
 	if _, err := e.verify(before); !errors.Is(err, token.ErrInvalidToken) {
@@ -254,7 +258,7 @@ func TestRotationOnOneNodeReachesAnother(t *testing.T) {
 	if kidOf(t, signed) != rot.Promoted.ID {
 		t.Fatalf("other node signs with %s after the refresh interval; want %s", kidOf(t, signed), rot.Promoted.ID)
 	}
-	if !contains(jwksKids(t, otherKeys), rot.Next.ID) {
+	if !slices.Contains(jwksKids(t, otherKeys), rot.Next.ID) {
 		t.Fatal("other node does not publish the new next key after the refresh interval")
 	}
 }
