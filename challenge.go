@@ -32,8 +32,8 @@ type Challenge struct {
 	AppID string
 	Kind  ChallengeKind
 	// Subject is what the challenge is bound to: "user:<user ID>" for a
-	// known user, or "unknown:<identifier>" for the decoy a hidden unknown
-	// identifier gets. Attempts are counted per app and subject.
+	// known user, or "unknown:<identifier type>:<canonical identifier>"
+	// for the decoy a hidden unknown identifier gets. Attempts are counted per app and subject.
 	Subject string
 	UserID  string // empty for a decoy
 	Channel Channel

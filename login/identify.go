@@ -29,6 +29,12 @@ type target struct {
 	idType    string
 }
 
+// unknownSubject is the subject of an identifier that names no user: the
+// decoy challenge and failure count of a hidden unknown identifier.
+func unknownSubject(idType, canonical string) string {
+	return "unknown:" + idType + ":" + canonical
+}
+
 // resolve finds the app's user for an identifier. A malformed identifier is
 // a 400; an unknown one is errUserNotFound, which callers handle by policy.
 func (s *Service) resolve(ctx context.Context, app latchkey.App, idType, identifier string) (target, error) {
@@ -36,7 +42,7 @@ func (s *Service) resolve(ctx context.Context, app latchkey.App, idType, identif
 	if err != nil {
 		return target{}, err
 	}
-	t := target{canonical: canonical, idType: idType, subject: "unknown:" + idType + ":" + canonical}
+	t := target{canonical: canonical, idType: idType, subject: unknownSubject(idType, canonical)}
 	var m users.Member
 	switch idType {
 	case TypeEmail:
@@ -127,7 +133,7 @@ func hidden(app latchkey.App, t target, err error) (target, error) {
 	if !app.Policy.HideUnknownUsers {
 		return t, err
 	}
-	t.user, t.subject = nil, "unknown:"+t.idType+":"+t.canonical
+	t.user, t.subject = nil, unknownSubject(t.idType, t.canonical)
 	return t, nil
 }
 

@@ -62,7 +62,7 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 		return SentLink{}, err
 	}
 	if t.user != nil && t.user.Email == "" {
-		if t, err = hidden(app, t, &latchkey.Error{Code: latchkey.CodeEmailMissing, Message: "User has no email address"}); err != nil {
+		if t, err = hidden(app, t, errEmailMissing); err != nil {
 			return SentLink{}, err
 		}
 	}

@@ -89,6 +89,7 @@ var (
 	errLocked             = &latchkey.Error{Code: latchkey.CodeLocked, Message: "One time code invalid due to multiple failed attempts"}
 	errUserNotFound       = &latchkey.Error{Code: latchkey.CodeUserNotFound, Message: "User not found"}
 	errUserNotActive      = &latchkey.Error{Code: latchkey.CodeUserNotActive, Message: "User is not active"}
+	errEmailMissing       = &latchkey.Error{Code: latchkey.CodeEmailMissing, Message: "User has no email address"}
 )
 
 func invalid(format string, args ...any) error {

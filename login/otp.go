@@ -133,7 +133,7 @@ func otpDestination(req SendOTP, t target) (string, error) {
 			return t.canonical, nil
 		}
 		if t.user.Email == "" {
-			return "", &latchkey.Error{Code: latchkey.CodeEmailMissing, Message: "User has no email address"}
+			return "", errEmailMissing
 		}
 		return t.user.Email, nil
 	case latchkey.ChannelSMS:

@@ -107,8 +107,8 @@ type Server struct {
 	cache  *bearerCache
 }
 
-// NewServer returns a Server that knows the client_credentials grant; more
-// grants are added with AddGrant.
+// NewServer returns a Server that knows the client_credentials grant, and
+// the refresh_token grant when cfg.Sessions is set.
 func NewServer(cfg Config) *Server {
 	s := &Server{cfg: cfg, grants: map[string]Grant{}, cache: newBearerCache()}
 	s.grants[GrantClientCredentials] = clientCredentials{s}
