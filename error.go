@@ -3,6 +3,7 @@ package latchkey
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for callers. The HTTP layer maps each code to a
@@ -43,6 +44,10 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
+	// RetryAfter, when positive, is how long the caller should wait before
+	// trying again (a rate limit, an overloaded server); the HTTP layer
+	// sends it as Retry-After.
+	RetryAfter time.Duration
 }
 
 // Error returns the message and, when present, the cause.
@@ -79,6 +84,17 @@ func ErrorCode(err error) Code {
 	default:
 		return CodeInternal
 	}
+}
+
+// RetryAfter returns how long the caller of a failed request should wait
+// before trying again: the RetryAfter of the first *Error in err's chain,
+// or 0 when none says.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // ErrorMessage returns the caller-safe message of err. Errors that are not an

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/oauth2"
@@ -79,6 +80,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, fam family,
 	}
 	message := latchkey.ErrorMessage(err)
 	h.logError(r, status, err)
+	setRetryAfter(w, latchkey.RetryAfter(err))
 	if code == latchkey.CodeInternal {
 		message = "Internal server error"
 	}
@@ -93,6 +95,17 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, fam family,
 		return
 	}
 	writeJSON(w, status, errorBody(fam, code, status, message))
+}
+
+// setRetryAfter sends a wait as Retry-After in whole seconds, rounded up
+// so that a caller who waits that long is not refused again (RFC 9110
+// §10.2.3).
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	secs := (d + time.Second - 1) / time.Second
+	w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
 }
 
 // errorBody shapes an error for its endpoint family.
