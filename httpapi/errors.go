@@ -26,7 +26,9 @@ const (
 	// "message"}.
 	familyLink
 	// familyOAuth is the token and revocation endpoints: RFC 6749 §5.2
-	// {"error", "error_description"}, plus "message".
+	// {"error", "error_description"}, plus "message" and Mosaic's
+	// "error_code" (the HTTP status as a number, as its token and OIDC
+	// descriptions' error bodies carry it).
 	familyOAuth
 	// familyPlain is everything else: {"message", "error_code": <status>}.
 	familyPlain
@@ -147,14 +149,17 @@ func oauthCodeOf(status int) string {
 }
 
 // writeOAuthError writes an RFC 6749 §5.2 error, with the "message" every
-// Latchkey error carries and the no-store headers of §5.1.
+// Latchkey error carries, Mosaic's numeric "error_code" beside "error" (so
+// a client written for either reads its own field), and the no-store
+// headers of §5.1.
 func (h *handler) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oauth2.Error) {
 	if e.Basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
 	}
 	noStore(w)
 	h.logError(r, e.Status, e)
-	writeJSON(w, e.Status, map[string]any{"error": e.Code, "error_description": e.Description, "message": e.Description})
+	writeJSON(w, e.Status, map[string]any{"error": e.Code, "error_description": e.Description, "message": e.Description,
+		"error_code": e.Status})
 }
 
 // logError records a failed request's cause. Client mistakes are logged at

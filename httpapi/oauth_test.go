@@ -124,6 +124,10 @@ func TestTokenEndpointErrors(t *testing.T) {
 			if body["error"] != tc.error || !nonEmptyString(body["error_description"]) {
 				t.Fatalf("body %s; want error %q with a description", resp.body, tc.error)
 			}
+			// Mosaic's token errors carry the status as a number.
+			if body["error_code"] != float64(tc.status) {
+				t.Fatalf("body %s; want error_code %d beside error", resp.body, tc.status)
+			}
 			if resp.header.Get("Cache-Control") != "no-store" {
 				t.Error("error response is cacheable")
 			}

@@ -220,13 +220,17 @@ func TestRevocationEndpoint(t *testing.T) {
 		t.Fatal("revoking an already revoked token did not answer 200")
 	}
 	r := revoke(c, tokens["access_token"].(string)).wantStatus(http.StatusBadRequest)
-	if r.json()["error"] != "unsupported_token_type" {
-		t.Fatalf("revoking an access token: %s", r.body)
+	if r.json()["error"] != "unsupported_token_type" || r.json()["error_code"] != float64(http.StatusBadRequest) {
+		t.Fatalf("revoking an access token: %s; want unsupported_token_type and error_code 400", r.body)
 	}
 	bad := h.postForm("/oidc/token/revocation", url.Values{"token": {"x"}, "client_id": {c.creds.ClientID}, "client_secret": {"no"}}, nil)
-	bad.wantStatus(http.StatusUnauthorized)
-	h.postForm("/oidc/token/revocation", url.Values{"client_id": {c.creds.ClientID}, "client_secret": {c.creds.ClientSecret}}, nil).
-		wantStatus(http.StatusBadRequest)
+	if body := bad.wantStatus(http.StatusUnauthorized).json(); body["error"] != "invalid_client" || body["error_code"] != float64(401) {
+		t.Fatalf("a bad secret at revocation: %s; want invalid_client and error_code 401", bad.body)
+	}
+	missing := h.postForm("/oidc/token/revocation", url.Values{"client_id": {c.creds.ClientID}, "client_secret": {c.creds.ClientSecret}}, nil)
+	if body := missing.wantStatus(http.StatusBadRequest).json(); body["error"] != "invalid_request" || body["error_code"] != float64(400) {
+		t.Fatalf("revocation without a token: %s; want invalid_request and error_code 400", missing.body)
+	}
 }
 
 func decode(t testing.TB, r response, v any) {
