@@ -144,7 +144,7 @@ func TestSessions(t *testing.T) {
 	c.sendOTP(map[string]any{"channel": "sms", "identifier": id, "identifier_type": "user_id"}).wantStatus(http.StatusOK)
 	mfa := c.authOTP(map[string]any{"passcode": h.lastCode("+14155550199"), "identifier": id, "identifier_type": "user_id",
 		"session_id": one["session_id"]}).wantStatus(http.StatusOK).json()
-	if mfa["session_id"] != one["session_id"] || fmt.Sprint(decodeClaims(t, mfa["id_token"].(string))["amr"]) != "[otp sms]" {
+	if mfa["session_id"] != one["session_id"] || fmt.Sprint(decodeClaims(t, mfa["id_token"].(string))["amr"]) != "[otp sms mfa]" {
 		t.Fatalf("MFA response %v; want the same session with both methods", mfa)
 	}
 	// Another app's session cannot be joined, and the code is not spent.
@@ -175,6 +175,62 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("sessions after revoking all: %v", list)
 	}
 	other.refresh(otherTokens["refresh_token"]).wantStatus(http.StatusOK)
+}
+
+// TestAMRGainsMFAAfterTwoFactors checks that a session holding two
+// different factors says "mfa" in every ID token issued in it (the
+// authenticate that adds the second factor, a refresh, a silent
+// authentication), and that two proofs of one mailbox are not two factors.
+func TestAMRGainsMFAAfterTwoFactors(t *testing.T) {
+	h := newHarness(t)
+	c := h.newClient("MFA", false)
+	id := c.mustUser(map[string]any{"email": "mfa@example.com", "phone_number": "+14155550142"})
+	amrOf := func(tokens map[string]any) string {
+		t.Helper()
+		return fmt.Sprint(decodeClaims(t, tokens["id_token"].(string))["amr"])
+	}
+
+	// An email code, then a magic link in the same session: one mailbox.
+	c.sendOTP(map[string]any{"channel": "email", "identifier": "mfa@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)
+	first := c.authOTP(otpBody("mfa@example.com", "email", h.lastCode("mfa@example.com"))).wantStatus(http.StatusOK).json()
+	if got := amrOf(first); got != "[eotp]" {
+		t.Fatalf("amr after an email code: %s; want [eotp]", got)
+	}
+	c.sendLink(map[string]any{"identifier": "mfa@example.com", "identifier_type": "email",
+		"redirect_uri": "http://localhost:8080/complete"}).wantStatus(http.StatusOK)
+	sameBox := c.authLink(map[string]any{"code": linkCodeOf(t, h, h.lastLink("mfa@example.com")),
+		"session_id": first["session_id"]}).wantStatus(http.StatusOK).json()
+	if got := amrOf(sameBox); got != "[eotp eml]" {
+		t.Fatalf("amr after an email code and a magic link: %s; want [eotp eml] without mfa", got)
+	}
+
+	// Then an SMS code in the same session: a second factor.
+	c.sendOTP(map[string]any{"channel": "sms", "identifier": "+14155550142", "identifier_type": "phone_number"}).wantStatus(http.StatusOK)
+	second := c.authOTP(map[string]any{"passcode": h.lastCode("+14155550142"), "identifier": "+14155550142",
+		"identifier_type": "phone_number", "session_id": first["session_id"]}).wantStatus(http.StatusOK).json()
+	const want = "[eotp eml sms mfa]"
+	if got := amrOf(second); got != want {
+		t.Fatalf("amr after email and SMS in one session: %s; want %s", got, want)
+	}
+	refreshed := c.refresh(second["refresh_token"]).wantStatus(http.StatusOK).json()
+	if got := amrOf(refreshed); got != want {
+		t.Fatalf("amr after a refresh: %s; want %s", got, want)
+	}
+	silent := c.call(http.MethodPost, "/cis/v1/auth/session/authenticate", map[string]any{"session_id": first["session_id"]}).
+		wantStatus(http.StatusOK).json()
+	if got := amrOf(silent); got != want {
+		t.Fatalf("amr after a silent authentication: %s; want %s", got, want)
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {silent["refresh_token"].(string)},
+		"client_id": {c.creds.ClientID}, "client_secret": {c.creds.ClientSecret}}
+	granted := h.postForm("/oidc/token", form, nil).wantStatus(http.StatusOK).json()
+	if got := amrOf(granted); got != want {
+		t.Fatalf("amr after the refresh_token grant: %s; want %s", got, want)
+	}
+	// A new session starts from one factor again.
+	if got := amrOf(c.login(id, nil)); got != "[otp]" {
+		t.Fatalf("amr of a new session: %s; want [otp]", got)
+	}
 }
 
 func TestDisablingOrRemovingAUserEndsTheirSessions(t *testing.T) {

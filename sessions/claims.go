@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -63,7 +64,7 @@ func (s *Service) idClaims(app latchkey.App, user latchkey.User, sess latchkey.S
 	c := map[string]any{
 		"iss": s.issuer.URL(), "sub": user.ID, "aud": app.ClientID, "tid": s.tenantID,
 		"iat": now.Unix(), "exp": now.Add(app.Policy.IDTokenTTL).Unix(),
-		"auth_time": sess.AuthenticatedAt.Unix(), "amr": sess.Methods, "sid": sess.ID,
+		"auth_time": sess.AuthenticatedAt.Unix(), "amr": amr(sess.Methods), "sid": sess.ID,
 		"new_user": o.newUser,
 	}
 	if user.Email != "" {
@@ -81,6 +82,31 @@ func (s *Service) idClaims(app latchkey.App, user latchkey.User, sess latchkey.S
 		}
 	}
 	return c
+}
+
+// factorOf groups the amr methods by what they prove. A passcode and a
+// link sent by email both prove the same mailbox, so eotp and eml are one
+// factor; an SMS code proves the phone; a direct code proves whatever
+// channel the app delivered it through, which is its own. A method
+// Latchkey does not know is a factor of its own.
+var factorOf = map[string]string{"eotp": "email", "eml": "email", "sms": "phone", "otp": "direct"}
+
+// amr is the ID token's "amr": the session's methods, and "mfa" (RFC 8176
+// §2) once they prove two different factors, which Mosaic's MFA sample
+// checks for.
+func amr(methods []string) []string {
+	factors := map[string]bool{}
+	for _, m := range methods {
+		f, ok := factorOf[m]
+		if !ok {
+			f = m
+		}
+		factors[f] = true
+	}
+	if len(factors) < 2 {
+		return methods
+	}
+	return append(slices.Clip(methods), "mfa")
 }
 
 // checkClaims accepts an absent claims request or an OIDC claims object
