@@ -31,10 +31,15 @@ func (h *handler) routes(mux *http.ServeMux) {
 	// Users API.
 	mux.Handle("POST /cis/v1/users", h.api(familyUsers, maxUserBodyBytes, h.createUser))
 	mux.Handle("GET /cis/v1/users", h.api(familyUsers, maxBodyBytes, h.listUsers))
+	// /users/count and /users/identifier are more specific than
+	// /users/{user_id}, so the mux never takes them for a user ID.
+	mux.Handle("GET /cis/v1/users/count", h.api(familyUsers, maxBodyBytes, h.countUsers))
+	mux.Handle("GET /cis/v1/users/identifier", h.api(familyUsers, maxBodyBytes, h.getUserByIdentifier))
 	mux.Handle("GET /cis/v1/users/{user_id}", h.api(familyUsers, maxBodyBytes, h.getUserBy(h.Users.Get, "user_id")))
 	mux.Handle("PUT /cis/v1/users/{user_id}", h.api(familyUsers, maxUserBodyBytes, h.updateUser))
 	mux.Handle("GET /cis/v1/users/email/{email}", h.api(familyUsers, maxBodyBytes, h.getUserBy(h.Users.GetByEmail, "email")))
 	mux.Handle("GET /cis/v1/users/phone-number/{phone}", h.api(familyUsers, maxBodyBytes, h.getUserBy(h.Users.GetByPhone, "phone")))
+	mux.Handle("GET /cis/v1/users/phone/{phone}", h.api(familyUsers, maxBodyBytes, h.getUserBy(h.Users.GetByPhone, "phone"))) // deprecated by Mosaic
 	mux.Handle("GET /cis/v1/users/username/{username}", h.api(familyUsers, maxBodyBytes, h.getUserBy(h.Users.GetByUsername, "username")))
 	mux.Handle("GET /cis/v1/users/external-user-id/{id}", h.api(familyUsers, maxBodyBytes, h.getUserBy(h.Users.GetByExternalID, "id")))
 	mux.Handle("DELETE /cis/v1/users/{user_id}/apps", h.api(familyUsers, maxBodyBytes, h.removeUserFromApp))

@@ -107,6 +107,43 @@ func (h *handler) getUserBy(find userFinder, param string) appEndpoint {
 	}
 }
 
+// getUserByIdentifier is GET /cis/v1/users/identifier?identifier_name=
+// &identifier_value=: 200 {"result": ApiUser}, 404 when the app has no
+// such user, 400 for an identifier name Latchkey's users do not hold.
+func (h *handler) getUserByIdentifier(w http.ResponseWriter, r *http.Request, app latchkey.App) error {
+	q := r.URL.Query()
+	m, err := h.Users.GetByIdentifier(r.Context(), app, q.Get("identifier_name"), q.Get("identifier_value"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": toAPIUser(m, app)})
+	return nil
+}
+
+// countUsers is GET /cis/v1/users/count: {"result": {"user_count": N}},
+// the number of the app's users. Its search parameter is refused as the
+// listing's is: Latchkey's users take no SCIM filter.
+func (h *handler) countUsers(w http.ResponseWriter, r *http.Request, app latchkey.App) error {
+	if err := refuseSearch(r); err != nil {
+		return err
+	}
+	n, err := h.Users.Count(r.Context(), app)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": map[string]int{"user_count": n}})
+	return nil
+}
+
+// refuseSearch answers Mosaic's SCIM search parameter, which Latchkey does
+// not support.
+func refuseSearch(r *http.Request) error {
+	if r.URL.Query().Get("search") != "" {
+		return latchkey.Errorf(latchkey.CodeUnsupported, "search (SCIM filters) is not supported; use search_prefix")
+	}
+	return nil
+}
+
 // listUsers is GET /cis/v1/users with Mosaic's paging and prefix search.
 func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, app latchkey.App) error {
 	filter, err := userFilter(r)
@@ -135,8 +172,8 @@ func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, app latchkey
 func userFilter(r *http.Request) (latchkey.UserFilter, error) {
 	q := r.URL.Query()
 	var f latchkey.UserFilter
-	if q.Get("search") != "" {
-		return f, latchkey.Errorf(latchkey.CodeUnsupported, "search (SCIM filters) is not supported; use search_prefix")
+	if err := refuseSearch(r); err != nil {
+		return f, err
 	}
 	var err error
 	if f.Offset, err = intParam(q.Get("page_offset"), "page_offset"); err != nil {

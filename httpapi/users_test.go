@@ -264,3 +264,60 @@ func TestRemoveUserFromApp(t *testing.T) {
 	blog.call(http.MethodGet, "/cis/v1/users/"+id, nil).wantStatus(http.StatusOK)
 	shop.call(http.MethodDelete, "/cis/v1/users/"+id+"/apps", nil).wantStatus(http.StatusNotFound)
 }
+
+// TestCountIdentifierAndDeprecatedPhoneLookUps checks Mosaic's
+// GET /users/count, /users/identifier and the deprecated /users/phone/:
+// each sees only the calling app's users, and neither "count" nor
+// "identifier" is taken for a user ID.
+func TestCountIdentifierAndDeprecatedPhoneLookUps(t *testing.T) {
+	h := newHarness(t)
+	c := h.newClient("Count", false)
+	other := h.newClient("Other", false)
+	count := func(cl *client) any {
+		t.Helper()
+		return result(t, cl.call(http.MethodGet, "/cis/v1/users/count", nil).wantStatus(http.StatusOK))["user_count"]
+	}
+	if got := count(c); got != float64(0) {
+		t.Fatalf("user_count of an empty app: %v; want 0", got)
+	}
+	id := c.mustUser(map[string]any{"email": "Ada@Example.com", "phone_number": "+14155550111", "username": "ada",
+		"external_user_id": "ext-ada"})
+	c.mustUser(map[string]any{"email": "bob@example.com"})
+	other.mustUser(map[string]any{"email": "carol@example.com"})
+	if got := count(c); got != float64(2) {
+		t.Fatalf("user_count: %v; want the app's 2 users", got)
+	}
+	if got := count(other); got != float64(1) {
+		t.Fatalf("the other app's user_count: %v; want 1", got)
+	}
+	r := c.call(http.MethodGet, "/cis/v1/users/count?search="+url.QueryEscape(`email eq "a"`), nil).wantStatus(http.StatusBadRequest)
+	if _, ok := r.json()["message"].([]any); !ok {
+		t.Fatalf("a refused search: %s; want the Users API's 400 shape", r.body)
+	}
+
+	byIdentifier := func(cl *client, name, value string) response {
+		t.Helper()
+		return cl.call(http.MethodGet, "/cis/v1/users/identifier?identifier_name="+url.QueryEscape(name)+
+			"&identifier_value="+url.QueryEscape(value), nil)
+	}
+	for name, value := range map[string]string{"email": "ada@example.com", "phoneNumber": "+1 415 555 0111",
+		"externalUserId": "ext-ada", "username": "ADA"} {
+		if got := result(t, byIdentifier(c, name, value).wantStatus(http.StatusOK))["user_id"]; got != id {
+			t.Errorf("identifier %s=%s: user %v; want %s", name, value, got, id)
+		}
+		byIdentifier(other, name, value).wantStatus(http.StatusNotFound)
+	}
+	byIdentifier(c, "email", "nobody@example.com").wantStatus(http.StatusNotFound)
+	for _, bad := range [][2]string{{"phone_number", "+14155550111"}, {"idpIdentifier", "x"}, {"", "x"}, {"email", ""}} {
+		r := byIdentifier(c, bad[0], bad[1]).wantStatus(http.StatusBadRequest)
+		if !strings.Contains(string(r.body), "identifier_") {
+			t.Errorf("identifier %q=%q: %s; want a message naming the parameter", bad[0], bad[1], r.body)
+		}
+	}
+
+	if got := result(t, c.call(http.MethodGet, "/cis/v1/users/phone/"+url.PathEscape("+14155550111"), nil).
+		wantStatus(http.StatusOK))["user_id"]; got != id {
+		t.Errorf("deprecated phone look-up: %v; want %s", got, id)
+	}
+	other.call(http.MethodGet, "/cis/v1/users/phone/"+url.PathEscape("+14155550111"), nil).wantStatus(http.StatusNotFound)
+}

@@ -207,6 +207,34 @@ func (s *Service) GetByExternalID(ctx context.Context, app latchkey.App, externa
 	return s.member(ctx, app, latchkey.ByExternalID, externalID)
 }
 
+// GetByIdentifier returns the app's user whose identifier called name (in
+// the camelCase of Mosaic's Users API: email, phoneNumber, externalUserId,
+// username) is value. Any other name is invalid input, not "not found": the
+// caller asked for something Latchkey's users do not hold.
+func (s *Service) GetByIdentifier(ctx context.Context, app latchkey.App, name, value string) (Member, error) {
+	find, ok := map[string]func(context.Context, latchkey.App, string) (Member, error){
+		"email":          s.GetByEmail,
+		"phoneNumber":    s.GetByPhone,
+		"externalUserId": s.GetByExternalID,
+		"username":       s.GetByUsername,
+	}[name]
+	switch {
+	case name == "":
+		return Member{}, latchkey.Errorf(latchkey.CodeInvalid, "identifier_name is required")
+	case !ok:
+		return Member{}, latchkey.Errorf(latchkey.CodeInvalid, "identifier_name must be one of email, phoneNumber, externalUserId, username")
+	case value == "":
+		return Member{}, latchkey.Errorf(latchkey.CodeInvalid, "identifier_value is required")
+	}
+	return find(ctx, app, value)
+}
+
+// Count returns how many users the app has.
+func (s *Service) Count(ctx context.Context, app latchkey.App) (int, error) {
+	page, err := s.List(ctx, app, latchkey.UserFilter{Limit: 1})
+	return page.Total, err
+}
+
 // member looks up a user of the app: a user outside the app is not found.
 func (s *Service) member(ctx context.Context, app latchkey.App, key latchkey.UserKey, value string) (Member, error) {
 	u, m, err := s.store.GetMember(ctx, app.ID, key, value)
