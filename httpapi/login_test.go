@@ -276,8 +276,22 @@ func TestNoProviderOutsideDevMode(t *testing.T) {
 	h := newHarnessWith(t, harnessOptions{noDelivery: true})
 	c := h.newClient("Prod", false)
 	c.mustUser(map[string]any{"email": "p@example.com"})
-	c.sendOTP(map[string]any{"channel": "email", "identifier": "p@example.com", "identifier_type": "email"}).
-		wantCode(http.StatusBadRequest, "external_provider_configuration_error")
+	c.mustUser(map[string]any{"phone_number": "+14155550177"})
+	for ch, variable := range map[string]string{"email": "LATCHKEY_EMAIL_PROVIDER", "sms": "LATCHKEY_SMS_PROVIDER"} {
+		to, idType := "p@example.com", "email"
+		if ch == "sms" {
+			to, idType = "+14155550177", "phone_number"
+		}
+		r := c.sendOTP(map[string]any{"channel": ch, "identifier": to, "identifier_type": idType}).
+			wantCode(http.StatusBadRequest, "external_provider_configuration_error")
+		if msg := r.json()["message"].(string); !strings.Contains(msg, variable) || strings.Contains(msg, "application") {
+			t.Errorf("%s send without a provider: %q; want a message naming %s, not blaming the application", ch, msg, variable)
+		}
+	}
+	r := c.sendLink(map[string]any{"identifier": "p@example.com", "identifier_type": "email", "redirect_uri": "http://localhost:8080/complete"})
+	if r.wantStatus(http.StatusBadRequest); !strings.Contains(r.json()["message"].(string), "LATCHKEY_EMAIL_PROVIDER") {
+		t.Errorf("magic link without a provider: %s; want a message naming LATCHKEY_EMAIL_PROVIDER", r.body)
+	}
 	c.sendOTP(map[string]any{"channel": "direct", "identifier": "p@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)
 	h.callWith("", http.MethodGet, "/dev/inbox", nil).wantStatus(http.StatusNotFound)
 	h.callWith("", http.MethodGet, "/dev/inbox/messages?limit=1", nil).wantStatus(http.StatusNotFound)

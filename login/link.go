@@ -128,7 +128,7 @@ func (s *Service) checkSendLink(app latchkey.App, req *SendLink) error {
 		fallthrough
 	case latchkey.ChannelEmail:
 		if !s.cfg.Delivery.Available(latchkey.ChannelEmail) {
-			return &latchkey.Error{Code: latchkey.CodeProviderNotConfigured, Message: "No email provider is configured for this application"}
+			return errNoProvider(latchkey.ChannelEmail)
 		}
 	case latchkey.ChannelDirect:
 	default:

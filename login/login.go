@@ -92,6 +92,20 @@ var (
 	errEmailMissing       = &latchkey.Error{Code: latchkey.CodeEmailMissing, Message: "User has no email address"}
 )
 
+// providerVariable names the setting that gives each channel a provider.
+var providerVariable = map[latchkey.Channel]string{
+	latchkey.ChannelEmail: "LATCHKEY_EMAIL_PROVIDER",
+	latchkey.ChannelSMS:   "LATCHKEY_SMS_PROVIDER",
+}
+
+// errNoProvider answers a send on a channel that has no provider. The
+// fault is the server's configuration, not the application's request, so
+// the message names the variable that mends it.
+func errNoProvider(ch latchkey.Channel) error {
+	return latchkey.Errorf(latchkey.CodeProviderNotConfigured,
+		"No %s provider is configured on this Latchkey server: its operator must set %s", ch, providerVariable[ch])
+}
+
 func invalid(format string, args ...any) error {
 	return latchkey.Errorf(latchkey.CodeInvalid, format, args...)
 }

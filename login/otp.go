@@ -93,8 +93,7 @@ func (s *Service) checkSendOTP(req *SendOTP) error {
 	switch req.Channel {
 	case latchkey.ChannelEmail, latchkey.ChannelSMS:
 		if !s.cfg.Delivery.Available(req.Channel) {
-			return &latchkey.Error{Code: latchkey.CodeProviderNotConfigured,
-				Message: "No " + string(req.Channel) + " provider is configured for this application"}
+			return errNoProvider(req.Channel)
 		}
 	case latchkey.ChannelDirect:
 	case "":

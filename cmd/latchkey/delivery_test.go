@@ -226,3 +226,31 @@ func TestProviderMisconfigurationStopsStartUp(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want a refusal naming LATCHKEY_SMTP_URL without the password", code, errOut)
 	}
 }
+
+// TestServeWarnsOfChannelsWithoutAProvider checks that a server started
+// without providers says so at start-up, naming each variable, and that a
+// send then names the variable too instead of blaming the application.
+func TestServeWarnsOfChannelsWithoutAProvider(t *testing.T) {
+	te := newTestEnv(t)
+	_, a := serverWithApp(t, te)
+	logs := te.stderr.String()
+	for _, variable := range []string{"LATCHKEY_EMAIL_PROVIDER", "LATCHKEY_SMS_PROVIDER"} {
+		if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, variable) {
+			t.Errorf("start-up log does not warn about %s:\n%s", variable, logs)
+		}
+	}
+	a.mustPost("/cis/v1/users", map[string]any{"email": "nowhere@example.com"}, http.StatusCreated)
+	_, out := a.post("/cis/v1/auth/otp/send", map[string]any{"channel": "email", "identifier": "nowhere@example.com", "identifier_type": "email"})
+	if out["error_code"] != "external_provider_configuration_error" || !strings.Contains(out["message"].(string), "LATCHKEY_EMAIL_PROVIDER") {
+		t.Fatalf("send without a provider: %v; want external_provider_configuration_error naming LATCHKEY_EMAIL_PROVIDER", out)
+	}
+
+	// With a provider for each channel, no warning.
+	te2 := newTestEnv(t)
+	te2.vars["LATCHKEY_EMAIL_PROVIDER"], te2.vars["LATCHKEY_SMS_PROVIDER"] = "webhook", "webhook"
+	te2.vars["LATCHKEY_WEBHOOK_URL"], te2.vars["LATCHKEY_WEBHOOK_SECRET"] = "http://127.0.0.1:9/hook", strings.Repeat("w", 32)
+	te2.serve("serve")
+	if logs := te2.stderr.String(); strings.Contains(logs, "_PROVIDER") {
+		t.Errorf("a server with both providers warns:\n%s", logs)
+	}
+}

@@ -66,3 +66,25 @@ func (s *system) newSender(p *config.Provider, e env) (delivery.Sender, error) {
 		return nil, fmt.Errorf("unknown delivery provider %q", p.Kind)
 	}
 }
+
+// warnMissingProviders tells the operator, at start-up, of each channel
+// that has no provider, naming the variable that gives it one: until it is
+// set, every send on that channel answers 400
+// external_provider_configuration_error.
+func (s *system) warnMissingProviders() {
+	d := s.cfg.Delivery
+	for _, c := range []struct {
+		channel  latchkey.Channel
+		provider *config.Provider
+		variable string
+		kinds    string
+	}{
+		{latchkey.ChannelEmail, d.Email, "LATCHKEY_EMAIL_PROVIDER", "smtp, sendgrid or webhook"},
+		{latchkey.ChannelSMS, d.SMS, "LATCHKEY_SMS_PROVIDER", "twilio or webhook"},
+	} {
+		if c.provider == nil {
+			s.log.Warn(fmt.Sprintf("no %s provider: %s sends answer 400 external_provider_configuration_error until %s is set (%s)",
+				c.channel, c.channel, c.variable, c.kinds), "variable", c.variable)
+		}
+	}
+}

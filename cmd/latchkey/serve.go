@@ -52,6 +52,7 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 		return exitError
 	}
 	defer sys.Close()
+	sys.warnMissingProviders()
 	if cfg.Dev {
 		if err := showDemoApp(ctx, sys, e); err != nil {
 			fmt.Fprintln(e.stderr, "latchkey: demo app:", err)
