@@ -4,17 +4,23 @@ import (
 	_ "embed"
 	"html/template"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/login"
 )
 
 // devInboxLimit is how many captured messages the dev inbox shows.
 const devInboxLimit = 200
 
 // devMessage is one captured message as GET /dev/inbox/messages returns it.
+// Code and Link are what a developer copies out of it: an OTP message's
+// passcode, or a magic-link email's link and the code that link carries
+// (what the redirect hands the app's backend).
 type devMessage struct {
 	ID        string `json:"id"`
 	Channel   string `json:"channel"`
@@ -22,6 +28,8 @@ type devMessage struct {
 	Subject   string `json:"subject"`
 	Text      string `json:"text"`
 	HTML      string `json:"html"`
+	Code      string `json:"code,omitempty"`
+	Link      string `json:"link,omitempty"`
 	CreatedAt string `json:"created_at"`
 }
 
@@ -41,10 +49,20 @@ func (h *handler) devMessages(r *http.Request) ([]devMessage, error) {
 	if err != nil {
 		return nil, err
 	}
+	names := map[string]string{} // app ID to name, read once per request
 	out := make([]devMessage, 0, len(list))
 	for _, m := range list {
-		out = append(out, devMessage{ID: m.ID, Channel: string(m.Channel), To: m.To, Subject: m.Subject, Text: m.Text,
-			HTML: m.HTML, CreatedAt: dateTime(m.CreatedAt)})
+		if _, ok := names[m.AppID]; !ok {
+			app, err := h.Store.GetApp(r.Context(), m.AppID)
+			if err != nil && latchkey.ErrorCode(err) != latchkey.CodeNotFound {
+				return nil, err
+			}
+			names[m.AppID] = app.Name
+		}
+		dm := devMessage{ID: m.ID, Channel: string(m.Channel), To: m.To, Subject: m.Subject, Text: m.Text,
+			HTML: m.HTML, CreatedAt: dateTime(m.CreatedAt)}
+		dm.Code, dm.Link = codeAndLink(m.Text, names[m.AppID])
+		out = append(out, dm)
 	}
 	return out, nil
 }
@@ -64,9 +82,13 @@ func (h *handler) devInboxJSON(w http.ResponseWriter, r *http.Request) error {
 //go:embed devinbox.html
 var devInboxHTML string
 
-var devInboxPage = template.Must(template.New("inbox").Funcs(template.FuncMap{
-	"codes": codesIn, "links": linksIn,
-}).Parse(devInboxHTML))
+var devInboxPage = template.Must(template.New("inbox").Funcs(template.FuncMap{"links": linksIn}).Parse(devInboxHTML))
+
+// devInboxPolicy is the dev inbox page's Content-Security-Policy: its own
+// inline script and style, requests to itself only, and the captured
+// emails' HTML in sandboxed srcdoc frames in which no script runs.
+const devInboxPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'unsafe-inline'; " +
+	"connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // devInbox is GET /dev/inbox: the captured messages, readable, with each
 // email's HTML shown in a sandboxed frame and codes and links ready to copy.
@@ -76,20 +98,68 @@ func (h *handler) devInbox(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	noStore(w)
-	// The emails' own HTML runs in sandboxed srcdoc frames with no scripts.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'unsafe-inline'; frame-src 'self'; base-uri 'none'; form-action 'none'")
+	w.Header().Set("Content-Security-Policy", devInboxPolicy)
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	return devInboxPage.Execute(w, list)
 }
 
+// clearDevInbox is DELETE /dev/inbox/messages: every captured message is
+// deleted; 204. Being a DELETE, another site's page cannot send it (the
+// browser would need this server's CORS consent, which it never gives).
+func (h *handler) clearDevInbox(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.DevInbox.DeleteDevMessages(r.Context(), h.Now().Add(time.Hour)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 var (
-	codePattern = regexp.MustCompile(`\b\d{4,8}\b`)
+	codePattern = regexp.MustCompile(`(^|[^\w.:/-])(\d{4,8})($|[^\w:/-])`)
 	linkPattern = regexp.MustCompile(`https?://[^\s"<>]+`)
 )
 
-// codesIn finds the passcodes in a message's text, to offer them for
-// copying.
-func codesIn(text string) []string { return unique(codePattern.FindAllString(text, -1)) }
+// codeAndLink finds what a captured message of the app named appName
+// carries. A magic-link email carries a link to LinkPath, whose code query
+// parameter is the code; any other message carries a passcode: a run of 4
+// to 8 digits standing alone in the text once every link and the app's
+// name are taken out, so that the digits of a port, a path, a query or a
+// name are never taken for one. A run alone on its line (as the default
+// email sets the code) wins over one inside a sentence.
+func codeAndLink(text, appName string) (code, link string) {
+	for _, l := range linksIn(text) {
+		u, err := url.Parse(l)
+		if err == nil && u.Path == login.LinkPath && u.Query().Get("code") != "" {
+			return u.Query().Get("code"), l
+		}
+	}
+	if appName != "" {
+		text = strings.ReplaceAll(text, appName, " ")
+	}
+	codes := codesIn(text)
+	for _, c := range codes {
+		for _, line := range strings.Split(text, "\n") {
+			if strings.TrimSpace(line) == c {
+				return c, ""
+			}
+		}
+	}
+	if len(codes) > 0 {
+		return codes[0], ""
+	}
+	return "", ""
+}
+
+// codesIn finds the digit runs standing alone in a message's text, outside
+// any link.
+func codesIn(text string) []string {
+	var out []string
+	for _, m := range codePattern.FindAllStringSubmatch(linkPattern.ReplaceAllString(text, " "), -1) {
+		out = append(out, m[2])
+	}
+	return unique(out)
+}
 
 // linksIn finds the links in a message's text.
 func linksIn(text string) []string { return unique(linkPattern.FindAllString(text, -1)) }

@@ -43,11 +43,14 @@ type harness struct {
 	outbox *delivery.Worker
 	logs   *bytes.Buffer
 	path   string // the SQLite file, or the PostgreSQL schema
+	// demo is the dev mode demo app, when the options ask for one.
+	demo *client
 }
 
 // harnessOptions vary the harness.
 type harnessOptions struct {
 	noDelivery bool // no provider: as a server outside dev mode
+	demoApp    bool // a dev mode demo app, whose magic links land on /dev/complete
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -92,12 +95,23 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 		Delivery: h.outbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader})
 	oauth := oauth2.NewServer(oauth2.Config{Apps: h.apps, Store: store, Issuer: h.issuer, TenantID: tenant,
 		Now: clock.Now, Rand: rand.Reader, ClientTokenTTL: time.Hour, Sessions: sess})
-	h.srv.Config.Handler = httpapi.NewHandler(httpapi.Deps{
+	deps := httpapi.Deps{
 		Log: log, Store: store, OAuth: oauth, Issuer: h.issuer, Users: userService, Login: loginService,
 		Sessions: sess, DevInbox: devInbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
-	})
+	}
+	if opts.demoApp {
+		app, creds, err := h.apps.Create(ctx, apps.NewApp{Name: "Demo app", RedirectURIs: []string{publicURL + httpapi.DevCompletePath}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.demo, deps.DevAppID = &client{h: h, app: app, creds: creds}, app.ID
+	}
+	h.srv.Config.Handler = httpapi.NewHandler(deps)
 	h.srv.Start()
 	t.Cleanup(h.srv.Close)
+	if h.demo != nil {
+		h.demo.token = h.demo.clientToken()
+	}
 	return h
 }
 

@@ -38,7 +38,10 @@ type Deps struct {
 	Login    *login.Service
 	Sessions *sessions.Service
 	// DevInbox, set in dev mode only, serves /dev/inbox.
-	DevInbox  latchkey.DevInboxStore
+	DevInbox latchkey.DevInboxStore
+	// DevAppID, set in dev mode only, is the demo app, whose magic links
+	// land on DevCompletePath.
+	DevAppID  string
 	PublicURL string // no trailing slash
 	Now       func() time.Time
 	Rand      io.Reader

@@ -63,6 +63,11 @@ func (h *handler) routes(mux *http.ServeMux) {
 	if h.DevInbox != nil {
 		mux.Handle("GET /dev/inbox", h.public(familyPlain, maxBodyBytes, h.devInbox))
 		mux.Handle("GET /dev/inbox/messages", h.public(familyPlain, maxBodyBytes, h.devInboxJSON))
+		mux.Handle("DELETE /dev/inbox/messages", h.public(familyPlain, maxBodyBytes, h.clearDevInbox))
+	}
+	if h.DevInbox != nil && h.DevAppID != "" {
+		mux.Handle("GET "+DevCompletePath, h.public(familyPlain, maxBodyBytes, h.devComplete))
+		mux.Handle("POST "+DevCompletePath, h.public(familyPlain, maxBodyBytes, h.devExchange))
 	}
 }
 

@@ -7,40 +7,71 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/apps"
+	"github.com/latchkeyhq/latchkey/httpapi"
 )
+
+// devStep tells a `latchkey dev` user what the server is doing while it
+// starts, so that a first run that creates keys and the demo app never
+// looks hung. Other commands stay quiet.
+func devStep(e env, format string, args ...any) {
+	if e.dev {
+		fmt.Fprintf(e.stderr, "latchkey dev: "+format+"\n", args...)
+	}
+}
 
 // The demo app that `latchkey dev` creates on its first run.
-const (
-	demoAppName     = "Demo app"
-	demoRedirectURI = "http://localhost:8080/complete"
-)
+const demoAppName = "Demo app"
 
-// showDemoApp prints the demo app's credentials, creating the app on the
-// first run. Only dev mode keeps a client secret on disk: in a 0600 file
-// beside the database, so that every run can show it again.
-func showDemoApp(ctx context.Context, sys *system, e env) error {
+// oldDemoRedirectURI is the demo app's redirect URI before its magic links
+// landed on a page of Latchkey's own; a demo app that has it keeps it.
+const oldDemoRedirectURI = "http://localhost:8080/complete"
+
+// demoRedirectURI is where the demo app's magic links land: the dev page
+// that shows the code and exchanges it.
+func demoRedirectURI(sys *system) string { return sys.cfg.PublicURL + httpapi.DevCompletePath }
+
+// showDemoApp makes sure the demo app exists and takes its magic links to
+// the dev page, then prints what a newcomer needs: where the inbox is, and
+// export lines to paste. Only dev mode keeps a client secret on disk: in a
+// 0600 file beside the database, so that every run can show it again.
+func showDemoApp(ctx context.Context, sys *system, e env) (apps.Credentials, error) {
 	path := demoFile(sys)
-	creds, err := demoCredentials(ctx, sys, path)
+	devStep(e, "checking the demo app (its credentials are kept in %s)", path)
+	creds, err := demoCredentials(ctx, sys, e, path)
 	if err != nil {
-		return err
+		return creds, err
+	}
+	if err := ensureRedirectURI(ctx, sys, creds.AppID, demoRedirectURI(sys)); err != nil {
+		return creds, err
 	}
 	base := sys.cfg.PublicURL
 	fmt.Fprintf(e.stdout, `
 Latchkey dev server: %s
-  Dev inbox:   %s/dev/inbox
-  Demo app %q (redirect URI %s)
-    app_id:        %s
-    client_id:     %s
-    client_secret: %s
-  Get a client token:
-    curl -s %s/oidc/token -d grant_type=client_credentials -d client_id=%s -d client_secret=%s
+  Dev inbox:  %s/dev/inbox  (every email and SMS lands here)
+  Demo app %q: its magic links land on %s
 
-`, base, base, demoAppName, demoRedirectURI, creds.AppID, creds.ClientID, creds.ClientSecret,
-		base, creds.ClientID, creds.ClientSecret)
-	return nil
+Paste these lines into the terminal where you call the API:
+
+export LATCHKEY_URL=%s
+export LATCHKEY_CLIENT_ID=%s
+export LATCHKEY_CLIENT_SECRET=%s
+
+`, base, base, demoAppName, demoRedirectURI(sys), base, creds.ClientID, creds.ClientSecret)
+	return creds, nil
+}
+
+// ensureRedirectURI adds uri to the app's redirect URIs unless it is there.
+func ensureRedirectURI(ctx context.Context, sys *system, appID, uri string) error {
+	app, err := sys.apps.Find(ctx, appID)
+	if err != nil || slices.Contains(app.RedirectURIs, uri) {
+		return err
+	}
+	_, err = sys.apps.Update(ctx, appID, func(a *latchkey.App) { a.RedirectURIs = append(a.RedirectURIs, uri) })
+	return err
 }
 
 func demoFile(sys *system) string {
@@ -53,7 +84,7 @@ func demoFile(sys *system) string {
 // demoCredentials returns the saved demo credentials if they still name an
 // app, or makes new ones: the demo app is created when it does not exist and
 // given a new secret when its saved credentials were lost.
-func demoCredentials(ctx context.Context, sys *system, path string) (apps.Credentials, error) {
+func demoCredentials(ctx context.Context, sys *system, e env, path string) (apps.Credentials, error) {
 	var creds apps.Credentials
 	b, err := os.ReadFile(path)
 	switch {
@@ -71,7 +102,8 @@ func demoCredentials(ctx context.Context, sys *system, path string) (apps.Creden
 	case err == nil:
 		_, creds, err = sys.apps.RotateSecret(ctx, app.ID)
 	case latchkey.ErrorCode(err) == latchkey.CodeNotFound:
-		_, creds, err = sys.apps.Create(ctx, apps.NewApp{Name: demoAppName, RedirectURIs: []string{demoRedirectURI}})
+		devStep(e, "creating the demo app")
+		_, creds, err = sys.apps.Create(ctx, apps.NewApp{Name: demoAppName, RedirectURIs: []string{demoRedirectURI(sys)}})
 	}
 	if err != nil {
 		return creds, err

@@ -52,6 +52,8 @@ type env struct {
 	// listening, when set, is told the server's address once it accepts
 	// connections.
 	listening func(addr string)
+	// dev is set while `latchkey dev` starts: it then says what it does.
+	dev bool
 }
 
 // Exit codes.

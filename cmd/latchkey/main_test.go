@@ -341,8 +341,16 @@ func TestDevModeDemoApp(t *testing.T) {
 	delete(te.vars, "LATCHKEY_SECRET")
 	base := te.serve("dev")
 	first := te.stdout.String()
-	if !strings.Contains(first, "client_secret:") || !strings.Contains(first, "http://localhost:8080/complete") {
-		t.Fatalf("dev did not print the demo app: %s", first)
+	for _, want := range []string{"export LATCHKEY_URL=" + base + "\n", "export LATCHKEY_CLIENT_ID=", "export LATCHKEY_CLIENT_SECRET=",
+		base + "/dev/inbox", base + "/dev/complete"} {
+		if !strings.Contains(first, want) {
+			t.Fatalf("dev did not print %q: %s", want, first)
+		}
+	}
+	for _, step := range []string{"opening the database", "loading the signing keys", "creating the demo app"} {
+		if !strings.Contains(te.stderr.String(), "latchkey dev: "+step) {
+			t.Errorf("dev did not say it was %s:\n%s", step, te.stderr.String())
+		}
 	}
 	info, err := os.Stat(filepath.Join(dir, "dev.db.demo-app.json"))
 	if err != nil || info.Mode().Perm() != 0o600 {
@@ -361,13 +369,34 @@ func TestDevModeDemoApp(t *testing.T) {
 	te.vars["LATCHKEY_DEV"] = "true"
 	te2 := &testEnv{t: t, vars: te.vars, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	te2.serve("dev")
-	if !strings.Contains(te2.stdout.String(), creds.ClientSecret) {
+	if !strings.Contains(te2.stdout.String(), "export LATCHKEY_CLIENT_SECRET="+creds.ClientSecret+"\n") {
 		t.Fatalf("second dev run did not show the saved secret: %s", te2.stdout.String())
 	}
 	code, out, _ := te.runCmd("apps", "list", "--json")
 	var apps []map[string]any
 	if code != exitOK || json.Unmarshal([]byte(out), &apps) != nil || len(apps) != 1 {
 		t.Fatalf("apps after two dev runs: %s; want the one demo app", out)
+	}
+}
+
+// TestDevAddsTheCompletePageToAnOldDemoApp checks that a dev database whose
+// demo app still has the old redirect URI gets the dev complete page added
+// on the next run, and that its magic links then land there.
+func TestDevAddsTheCompletePageToAnOldDemoApp(t *testing.T) {
+	te := newTestEnv(t)
+	delete(te.vars, "LATCHKEY_SECRET")
+	old := te.createApp("--name", "Demo app", "--redirect-uri", "http://localhost:8080/complete")
+	base := te.serve("dev")
+	code, out, _ := te.runCmd("apps", "show", old.AppID, "--json")
+	var view struct {
+		RedirectURIs []string `json:"redirect_uris"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &view) != nil {
+		t.Fatalf("apps show: %d %s", code, out)
+	}
+	want := []string{"http://localhost:8080/complete", base + "/dev/complete"}
+	if strings.Join(view.RedirectURIs, " ") != strings.Join(want, " ") {
+		t.Fatalf("demo app redirect URIs %v; want %v", view.RedirectURIs, want)
 	}
 }
 

@@ -38,6 +38,7 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 	if !ok {
 		return exitUsage
 	}
+	e.dev = dev
 	log := newLogger(cfg, e.stderr)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -54,10 +55,12 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 	defer sys.Close()
 	sys.warnMissingProviders()
 	if cfg.Dev {
-		if err := showDemoApp(ctx, sys, e); err != nil {
+		creds, err := showDemoApp(ctx, sys, e)
+		if err != nil {
 			fmt.Fprintln(e.stderr, "latchkey: demo app:", err)
 			return exitError
 		}
+		sys.demoAppID = creds.AppID
 	}
 	if err := serve(ctx, sys, ln, e); err != nil {
 		log.Error("server stopped", "err", err)
@@ -72,7 +75,7 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 		Login: sys.login, Sessions: sys.sessions, PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
 	}
 	if sys.cfg.Dev {
-		deps.DevInbox = sys.store
+		deps.DevInbox, deps.DevAppID = sys.store, sys.demoAppID
 	}
 	handler := httpapi.NewHandler(deps)
 	srv := &http.Server{

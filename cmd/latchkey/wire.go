@@ -41,6 +41,8 @@ type system struct {
 	outbox   *delivery.Worker
 	oauth    *oauth2.Server
 	tenantID string
+	// demoAppID is the demo app of `latchkey dev`.
+	demoAppID string
 }
 
 // loadConfig reads the configuration; in dev mode the database defaults to a
@@ -81,6 +83,11 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // open assembles the system: opens and migrates the database, loads the
 // server secret and makes sure signing keys exist.
 func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*system, error) {
+	if cfg.Database.Driver == "sqlite" {
+		devStep(e, "opening the database %s and applying its migrations", cfg.Database.Path)
+	} else {
+		devStep(e, "connecting to PostgreSQL and applying its migrations")
+	}
 	store, err := openStore(ctx, cfg, e)
 	if err != nil {
 		return nil, err
@@ -94,6 +101,7 @@ func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*sys
 }
 
 func (s *system) init(ctx context.Context, e env) error {
+	devStep(e, "loading the server secret")
 	secret, err := serverSecret(s.cfg, s.log, e.rand)
 	if err != nil {
 		return err
@@ -109,6 +117,7 @@ func (s *system) init(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	devStep(e, "loading the signing keys (the first run generates them)")
 	if err := s.keys.Ensure(ctx); err != nil {
 		return err
 	}
