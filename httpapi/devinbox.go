@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	_ "embed"
 	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,9 +69,16 @@ func (h *handler) devMessages(r *http.Request) ([]devMessage, error) {
 	return out, nil
 }
 
-// devInboxJSON is GET /dev/inbox/messages[?to=ADDRESS][&limit=N]: captured
-// messages, newest first.
+// devInboxJSON is GET /dev/inbox/messages[?to=ADDRESS][&limit=N][&wait=true]:
+// captured messages, newest first. With wait, it first waits (a few seconds
+// at most) until no message to the address is still in the outbox, so that
+// a send answered just before is among them.
 func (h *handler) devInboxJSON(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Query().Get("wait") == "true" {
+		if err := h.waitForDelivery(r.Context(), r.URL.Query().Get("to")); err != nil {
+			return err
+		}
+	}
 	list, err := h.devMessages(r)
 	if err != nil {
 		return err
@@ -77,6 +86,38 @@ func (h *handler) devInboxJSON(w http.ResponseWriter, r *http.Request) error {
 	noStore(w)
 	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// devWaitLimit bounds how long a dev inbox read waits for the outbox, and
+// devWaitPoll is how often it looks meanwhile.
+const (
+	devWaitLimit = 10 * time.Second
+	devWaitPoll  = 20 * time.Millisecond
+)
+
+// waitForDelivery returns once no message to "to" (to anyone, when empty)
+// waits in the outbox, or devWaitLimit has passed.
+func (h *handler) waitForDelivery(ctx context.Context, to string) error {
+	limit := time.NewTimer(devWaitLimit)
+	defer limit.Stop()
+	poll := time.NewTicker(devWaitPoll)
+	defer poll.Stop()
+	for {
+		queued, err := h.Store.ListMessages(ctx, latchkey.MessageQueued, devInboxLimit)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(queued, func(m latchkey.Message) bool { return to == "" || m.To == to }) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-limit.C:
+			return nil
+		case <-poll.C:
+		}
+	}
 }
 
 //go:embed devinbox.html

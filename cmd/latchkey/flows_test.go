@@ -179,3 +179,46 @@ func TestDevFlowsVerifiedByOIDC(t *testing.T) {
 		t.Fatalf("dev inbox page: %d", page.StatusCode)
 	}
 }
+
+// TestDevInboxCommand reads codes and links from a running dev server with
+// `latchkey dev inbox`, as the README's walkthrough does, right after each
+// send, and fails clearly when there is nothing to read.
+func TestDevInboxCommand(t *testing.T) {
+	base, creds := devServer(t)
+	cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: base + "/oidc/token"}
+	a := api{t: t, base: base, http: cc.Client(context.Background())}
+	te := newTestEnv(t)
+	te.vars = map[string]string{"LATCHKEY_URL": base}
+
+	if code, _, errOut := te.runCmd("dev", "inbox", "--to", "cli@example.com", "--code"); code != exitError ||
+		!strings.Contains(errOut, "no message to cli@example.com") {
+		t.Fatalf("an empty inbox: exit %d, %q; want a clear failure", code, errOut)
+	}
+	a.mustPost("/cis/v1/users", map[string]any{"email": "cli@example.com"}, http.StatusCreated)
+	a.mustPost("/cis/v1/auth/otp/send", map[string]any{"channel": "email", "identifier": "cli@example.com", "identifier_type": "email"}, http.StatusOK)
+	code, out, errOut := te.runCmd("dev", "inbox", "--to", "cli@example.com", "--code")
+	passcode := strings.TrimSpace(out)
+	if code != exitOK || !regexp.MustCompile(`^\d{6}$`).MatchString(passcode) {
+		t.Fatalf("dev inbox --code: exit %d, %q %q; want the passcode", code, out, errOut)
+	}
+	a.mustPost("/cis/v1/auth/otp/authenticate", map[string]any{"passcode": passcode, "identifier": "cli@example.com", "identifier_type": "email"}, http.StatusOK)
+	if code, _, errOut := te.runCmd("dev", "inbox", "--to", "cli@example.com", "--link"); code != exitError || !strings.Contains(errOut, "has no link") {
+		t.Fatalf("--link on an OTP email: exit %d, %q; want a clear failure", code, errOut)
+	}
+
+	a.mustPost("/cis/v1/auth/link/email/send", map[string]any{"identifier": "cli@example.com", "identifier_type": "email",
+		"redirect_uri": base + "/dev/complete"}, http.StatusOK)
+	code, out, _ = te.runCmd("dev", "inbox", "--to", "cli@example.com", "--code", "--link")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != exitOK || len(lines) != 2 || !strings.HasPrefix(lines[1], base+"/magic-link?code="+lines[0]) {
+		t.Fatalf("dev inbox --code --link after a magic link: exit %d, %q; want its code and link", code, out)
+	}
+	a.mustPost("/cis/v1/auth/link/email/authenticate", map[string]any{"code": lines[0]}, http.StatusOK)
+	if code, out, _ := te.runCmd("dev", "inbox"); code != exitOK || !strings.Contains(out, "link:") || !strings.Contains(out, "cli@example.com") {
+		t.Fatalf("dev inbox: exit %d, %q; want the newest message described", code, out)
+	}
+	te.vars["LATCHKEY_URL"] = "http://127.0.0.1:1"
+	if code, _, errOut := te.runCmd("dev", "inbox"); code != exitError || !strings.Contains(errOut, "is `latchkey dev` running") {
+		t.Fatalf("no server: exit %d, %q; want a clear failure", code, errOut)
+	}
+}

@@ -68,6 +68,7 @@ const usage = `Latchkey: passwordless login (email and SMS one-time passcodes, m
 Usage:
   latchkey serve                 run the server
   latchkey dev                   run a local dev server: SQLite, dev inbox, a demo app
+  latchkey dev inbox [flags]     print the newest dev inbox message's code and link
   latchkey migrate               apply database migrations and exit
   latchkey apps <command>        manage applications (create, list, show, update, rotate-secret, delete)
   latchkey keys <command>        manage signing keys (list, rotate)
@@ -89,6 +90,9 @@ func run(ctx context.Context, args []string, e env) int {
 	case "serve":
 		return cmdServe(ctx, rest, e, false)
 	case "dev":
+		if len(rest) > 0 && rest[0] == "inbox" {
+			return cmdDevInbox(ctx, rest[1:], e)
+		}
 		return cmdServe(ctx, rest, e, true)
 	case "migrate":
 		return cmdMigrate(ctx, rest, e)

@@ -143,7 +143,8 @@ func (s *system) maintain(ctx context.Context, e env) {
 func serveHelp(w io.Writer, name string) {
 	fmt.Fprintf(w, "Usage: latchkey %s\n\n", name)
 	if name == "dev" {
-		fmt.Fprint(w, "Runs a local server with LATCHKEY_DEV on, a SQLite file (latchkey-dev.db) unless\nLATCHKEY_DATABASE_URL is set, and a demo app whose credentials are printed at start.\n\n")
+		fmt.Fprint(w, "Runs a local server with LATCHKEY_DEV on, a SQLite file (latchkey-dev.db) unless\nLATCHKEY_DATABASE_URL is set, and a demo app whose credentials are printed at start.\n"+
+			"\"latchkey dev inbox\" prints the newest dev inbox message's code and link (see --help).\n\n")
 	}
 	fmt.Fprint(w, "Configuration (environment variables):\n\n")
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
