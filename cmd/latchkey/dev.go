@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/apps"
+	"github.com/latchkeyhq/latchkey/bench"
 	"github.com/latchkeyhq/latchkey/httpapi"
 )
 
@@ -26,9 +27,10 @@ func devStep(e env, format string, args ...any) {
 // The demo app that `latchkey dev` creates on its first run.
 const demoAppName = "Demo app"
 
-// oldDemoRedirectURI is the demo app's redirect URI before its magic links
-// landed on a page of Latchkey's own; a demo app that has it keeps it.
-const oldDemoRedirectURI = "http://localhost:8080/complete"
+// sampleRedirectURI is where Mosaic's sample apps (and `latchkey bench`)
+// take magic links: the demo app accepts it beside the dev page, so that
+// they run against a dev server unchanged.
+const sampleRedirectURI = bench.DefaultRedirectURI
 
 // demoRedirectURI is where the demo app's magic links land: the dev page
 // that shows the code and exchanges it.
@@ -52,7 +54,7 @@ func showDemoApp(ctx context.Context, sys *system, e env) (apps.Credentials, err
 	fmt.Fprintf(e.stdout, `
 Latchkey dev server: %s
   Dev inbox:  %s/dev/inbox  (every email and SMS lands here)
-  Demo app %q: its magic links land on %s
+  Demo app %q: its magic links land on %s (or %s)
 
 Paste these lines into the terminal where you call the API:
 
@@ -60,7 +62,7 @@ export LATCHKEY_URL=%s
 export LATCHKEY_CLIENT_ID=%s
 export LATCHKEY_CLIENT_SECRET=%s
 
-`, base, base, demoAppName, demoRedirectURI(sys), base, creds.ClientID, creds.ClientSecret)
+`, base, base, demoAppName, demoRedirectURI(sys), sampleRedirectURI, base, creds.ClientID, creds.ClientSecret)
 	return creds, nil
 }
 
@@ -103,7 +105,7 @@ func demoCredentials(ctx context.Context, sys *system, e env, path string) (apps
 		_, creds, err = sys.apps.RotateSecret(ctx, app.ID)
 	case latchkey.ErrorCode(err) == latchkey.CodeNotFound:
 		devStep(e, "creating the demo app")
-		_, creds, err = sys.apps.Create(ctx, apps.NewApp{Name: demoAppName, RedirectURIs: []string{demoRedirectURI(sys)}})
+		_, creds, err = sys.apps.Create(ctx, apps.NewApp{Name: demoAppName, RedirectURIs: []string{demoRedirectURI(sys), sampleRedirectURI}})
 	}
 	if err != nil {
 		return creds, err
