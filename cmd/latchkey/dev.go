@@ -47,14 +47,20 @@ func showDemoApp(ctx context.Context, sys *system, e env) (apps.Credentials, err
 	if err != nil {
 		return creds, err
 	}
-	if err := ensureRedirectURI(ctx, sys, creds.AppID, demoRedirectURI(sys)); err != nil {
+	landing := demoRedirectURI(sys)
+	if err := apps.ValidateRedirectURI(landing); err != nil {
+		// An http public URL on a host other than localhost: no app may
+		// take links there, so the demo app's links keep to the sample URI.
+		devStep(e, "magic links cannot land on the dev page: %v", latchkey.ErrorMessage(err))
+		landing = sampleRedirectURI
+	} else if err := ensureRedirectURI(ctx, sys, creds.AppID, landing); err != nil {
 		return creds, err
 	}
 	base := sys.cfg.PublicURL
 	fmt.Fprintf(e.stdout, `
 Latchkey dev server: %s
   Dev inbox:  %s/dev/inbox  (every email and SMS lands here)
-  Demo app %q: its magic links land on %s (or %s)
+  Demo app %q: its magic links land on %s
 
 Paste these lines into the terminal where you call the API:
 
@@ -62,8 +68,16 @@ export LATCHKEY_URL=%s
 export LATCHKEY_CLIENT_ID=%s
 export LATCHKEY_CLIENT_SECRET=%s
 
-`, base, base, demoAppName, demoRedirectURI(sys), sampleRedirectURI, base, creds.ClientID, creds.ClientSecret)
+`, base, base, demoAppName, landings(landing), base, creds.ClientID, creds.ClientSecret)
 	return creds, nil
+}
+
+// landings names where the demo app's magic links may land.
+func landings(landing string) string {
+	if landing == sampleRedirectURI {
+		return landing
+	}
+	return landing + " (or " + sampleRedirectURI + ")"
 }
 
 // ensureRedirectURI adds uri to the app's redirect URIs unless it is there.
@@ -105,7 +119,7 @@ func demoCredentials(ctx context.Context, sys *system, e env, path string) (apps
 		_, creds, err = sys.apps.RotateSecret(ctx, app.ID)
 	case latchkey.ErrorCode(err) == latchkey.CodeNotFound:
 		devStep(e, "creating the demo app")
-		_, creds, err = sys.apps.Create(ctx, apps.NewApp{Name: demoAppName, RedirectURIs: []string{demoRedirectURI(sys), sampleRedirectURI}})
+		_, creds, err = sys.apps.Create(ctx, apps.NewApp{Name: demoAppName, RedirectURIs: []string{sampleRedirectURI}})
 	}
 	if err != nil {
 		return creds, err

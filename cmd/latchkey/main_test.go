@@ -401,3 +401,16 @@ func TestDevAddsTheCompletePageToAnOldDemoApp(t *testing.T) {
 }
 
 func sleepShort() { time.Sleep(25 * time.Millisecond) }
+
+// TestDevOnAPlainHTTPHost checks that a dev server whose public URL is
+// plain http on a host other than localhost, where no app may take magic
+// links, still starts, says so, and keeps the sample redirect URI.
+func TestDevOnAPlainHTTPHost(t *testing.T) {
+	te := newTestEnv(t)
+	te.vars["LATCHKEY_PUBLIC_URL"] = "http://latchkey.test"
+	te.serve("dev")
+	if !strings.Contains(te.stderr.String(), "magic links cannot land on the dev page") ||
+		!strings.Contains(te.stdout.String(), "magic links land on http://localhost:8080/complete\n") {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s\nwant a note that links keep to the sample redirect URI", te.stdout.String(), te.stderr.String())
+	}
+}
