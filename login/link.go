@@ -93,7 +93,7 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 	if req.Channel == latchkey.ChannelDirect {
 		c.Channel = latchkey.ChannelDirect
 	}
-	if err := s.cfg.Store.CreateChallenge(ctx, c, msg); err != nil {
+	if err := s.cfg.Store.CreateChallenge(ctx, c, msg, nil); err != nil {
 		return SentLink{}, err
 	}
 	if msg != nil {

@@ -76,7 +76,7 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 	if t.user == nil {
 		msg = nil // an unknown identifier: the same work, nothing delivered
 	}
-	if err := s.cfg.Store.CreateChallenge(ctx, c, msg); err != nil {
+	if err := s.cfg.Store.CreateChallenge(ctx, c, msg, nil); err != nil {
 		return SentOTP{}, err
 	}
 	if msg != nil {

@@ -79,7 +79,7 @@ func benchCreateChallenge(b *testing.B, s latchkey.Store) {
 		c.CodeHash = []byte(fmt.Sprintf("bench-%d", i))
 		m := newMessage(app.ID)
 		m.ID = fmt.Sprintf("bench-msg-%d", i)
-		if err := s.CreateChallenge(ctx(), c, &m); err != nil {
+		if err := s.CreateChallenge(ctx(), c, &m, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -87,7 +87,7 @@ func benchCreateChallenge(b *testing.B, s latchkey.Store) {
 
 func benchAttempt(b *testing.B, s latchkey.Store) {
 	app, u := benchFixture(b, s)
-	if err := s.CreateChallenge(ctx(), newChallenge(app.ID, "user:"+u.ID, latchkey.KindOTP), nil); err != nil {
+	if err := s.CreateChallenge(ctx(), newChallenge(app.ID, "user:"+u.ID, latchkey.KindOTP), nil, nil); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
@@ -158,7 +158,7 @@ func benchLogin(b *testing.B, s latchkey.Store) {
 		i++
 		c := newChallenge(app.ID, subject, latchkey.KindOTP)
 		c.UserID, c.CodeHash = u.ID, []byte(fmt.Sprintf("bench-login-%d", i))
-		if err := s.CreateChallenge(ctx(), c, nil); err != nil {
+		if err := s.CreateChallenge(ctx(), c, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 		sess, rt := newSession(app.ID, u.ID)

@@ -154,9 +154,10 @@ func serveHelp(w io.Writer, name string) {
 	tw.Flush()
 }
 
-// purge removes state that has ended by now. Used codes and ended sessions
-// go at once: nothing reads them any more (a used code and a missing one get
-// the same answer). Delivered or failed outbox records and dev inbox
+// purge removes state that has ended by now. Used codes, ended sessions and
+// rate-limit counters whose windows have all ended go at once: nothing reads
+// them any more (a used code and a missing one get the same answer, and so
+// do an ended counter and a missing one). Delivered or failed outbox records and dev inbox
 // messages are kept for LATCHKEY_RECORD_RETENTION, for operators
 // investigating.
 func (s *system) purge(ctx context.Context, now time.Time) {
@@ -167,6 +168,7 @@ func (s *system) purge(ctx context.Context, now time.Time) {
 	}{
 		{"challenges", s.store.DeleteExpiredChallenges, now},
 		{"sessions", s.store.DeleteEndedSessions, now},
+		{"rate-limit counters", s.store.DeleteExpiredCounters, now},
 		{"messages", s.store.DeleteFinishedMessages, now.Add(-s.cfg.Retention)},
 		{"dev inbox messages", s.store.DeleteDevMessages, now.Add(-s.cfg.Retention)},
 	}
