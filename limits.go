@@ -3,6 +3,8 @@ package latchkey
 import (
 	"encoding/binary"
 	"errors"
+	"net/netip"
+	"regexp"
 	"slices"
 	"time"
 )
@@ -78,6 +80,10 @@ func DefaultLimits() Limits {
 	}
 }
 
+// smsCountry is an SMSCountries entry: an ISO 3166 alpha-2 region code or
+// a calling code.
+var smsCountry = regexp.MustCompile(`^([A-Z]{2}|\+[1-9][0-9]{0,2})$`)
+
 // intRange bounds one integer limit.
 type intRange struct {
 	name     string
@@ -109,6 +115,11 @@ func (l Limits) Validate() error {
 	if len(l.SMSCountries) > MaxSMSCountries {
 		return Errorf(CodeInvalid, "sms_countries may list at most %d countries", MaxSMSCountries)
 	}
+	for _, c := range l.SMSCountries {
+		if !smsCountry.MatchString(c) {
+			return Errorf(CodeInvalid, "sms_countries entries must be ISO 3166 region codes such as GB or calling codes such as +44, got %q", c)
+		}
+	}
 	if len(l.TestIdentifiers) > MaxTestIdentifiers {
 		return Errorf(CodeInvalid, "an app may have at most %d test identifiers", MaxTestIdentifiers)
 	}
@@ -133,6 +144,20 @@ func (l Limits) TestIdentifier(ids ...string) *TestIdentifier {
 		}
 	}
 	return nil
+}
+
+// SendFacts are what the limits judge a send by.
+type SendFacts struct {
+	Channel Channel
+	// Subject is the challenge's subject: a known user, or the decoy of an
+	// unknown identifier, which is counted exactly like a user.
+	Subject string
+	// Destination is where the code goes, canonical (an email key or an
+	// E.164 number); empty for the direct channel.
+	Destination string
+	// EndUser is the end user's address when the app's backend forwarded
+	// it; the zero Addr when it did not.
+	EndUser netip.Addr
 }
 
 // Counter is what the store keeps for one rate-limit key: the recent times

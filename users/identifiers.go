@@ -3,6 +3,7 @@ package users
 import (
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -80,6 +81,17 @@ func PhoneRegion(number string) (region string, callingCode int) {
 		region = ""
 	}
 	return region, int(n.GetCountryCode())
+}
+
+// KnownCountry reports whether libphonenumber knows a country named the way
+// an SMS allowlist names it: an ISO 3166 region code ("GB") or a calling
+// code ("+44").
+func KnownCountry(c string) bool {
+	if code, ok := strings.CutPrefix(c, "+"); ok {
+		n, err := strconv.Atoi(code)
+		return err == nil && phonenumbers.GetSupportedCallingCodes()[n]
+	}
+	return phonenumbers.GetSupportedRegions()[c]
 }
 
 // maxUsernameLength bounds a username.

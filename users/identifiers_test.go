@@ -77,3 +77,16 @@ func TestPhoneRegion(t *testing.T) {
 		}
 	}
 }
+
+func TestKnownCountry(t *testing.T) {
+	for _, c := range []string{"GB", "US", "+44", "+1", "+882"} {
+		if !users.KnownCountry(c) {
+			t.Errorf("KnownCountry(%q) = false; want true", c)
+		}
+	}
+	for _, c := range []string{"XX", "gb", "+999", "+", "44", ""} {
+		if users.KnownCountry(c) {
+			t.Errorf("KnownCountry(%q) = true; want false", c)
+		}
+	}
+}
