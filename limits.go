@@ -96,7 +96,7 @@ type intRange struct {
 // hashes are here).
 func (l Limits) Validate() error {
 	if l.ResendCooldown != 0 && (l.ResendCooldown < time.Second || l.ResendCooldown > MaxResendCooldown) {
-		return Errorf(CodeInvalid, "resend_cooldown must be 0 (off) or from 1s to %s, got %s", MaxResendCooldown, l.ResendCooldown)
+		return Errorf(CodeInvalid, "resend_cooldown must be 0 (off) or from 1s to 1h, got %s", l.ResendCooldown)
 	}
 	ranges := []intRange{
 		{"sends_per_hour", l.SendsPerHour, 0, MaxSendsCap},

@@ -47,7 +47,7 @@ func TestLimitsValidate(t *testing.T) {
 		change func(*latchkey.Limits)
 		want   string
 	}{
-		{func(l *latchkey.Limits) { l.ResendCooldown = time.Millisecond }, "resend_cooldown must be 0 (off) or from 1s to 1h0m0s"},
+		{func(l *latchkey.Limits) { l.ResendCooldown = time.Millisecond }, "resend_cooldown must be 0 (off) or from 1s to 1h"},
 		{func(l *latchkey.Limits) { l.ResendCooldown = 2 * time.Hour }, "resend_cooldown"},
 		{func(l *latchkey.Limits) { l.SendsPerHour = -1 }, "sends_per_hour must be from 0 (off) to 1000, got -1"},
 		{func(l *latchkey.Limits) { l.SendsPerDay = 1001 }, "sends_per_day"},

@@ -196,7 +196,7 @@ func Validate(a latchkey.App) error {
 	}
 	for _, c := range a.Limits.SMSCountries {
 		if !users.KnownCountry(c) {
-			return latchkey.Errorf(latchkey.CodeInvalid, "sms_countries: %s is not a known region or calling code", c)
+			return latchkey.Errorf(latchkey.CodeInvalid, "sms_countries must name known regions or calling codes: %s is neither", c)
 		}
 	}
 	return nil
