@@ -26,7 +26,8 @@ const (
 	// "message"}.
 	familyLink
 	// familyOAuth is the token and revocation endpoints: RFC 6749 §5.2
-	// {"error", "error_description"}, plus "message".
+	// {"error", "error_description"}, plus "message"; "slow_down" when
+	// rate limited.
 	familyOAuth
 	// familyPlain is everything else: {"message", "error_code": <status>}.
 	familyPlain
@@ -139,6 +140,10 @@ func oauthCodeOf(status int) string {
 		return "invalid_client"
 	case http.StatusServiceUnavailable:
 		return "temporarily_unavailable"
+	case http.StatusTooManyRequests:
+		// RFC 8628 §3.5's error for a client that must slow down at the
+		// token endpoint.
+		return "slow_down"
 	case http.StatusInternalServerError:
 		return "server_error"
 	default:

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -38,10 +39,13 @@ type Deps struct {
 	Login    *login.Service
 	Sessions *sessions.Service
 	// DevInbox, set in dev mode only, serves /dev/inbox.
-	DevInbox  latchkey.DevInboxStore
-	PublicURL string // no trailing slash
-	Now       func() time.Time
-	Rand      io.Reader
+	DevInbox latchkey.DevInboxStore
+	// TrustedProxies are the load balancers whose X-Forwarded-For gives
+	// the caller's address (LATCHKEY_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	PublicURL      string // no trailing slash
+	Now            func() time.Time
+	Rand           io.Reader
 }
 
 // handler holds the dependencies the route handlers share.
