@@ -66,9 +66,11 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 }
 
 func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
+	sys.warnTestIdentifiers(ctx)
 	deps := httpapi.Deps{
 		Log: sys.log, Store: sys.store, OAuth: sys.oauth, Issuer: sys.issuer, Users: sys.users,
 		Login: sys.login, Sessions: sys.sessions, PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
+		TrustedProxies: sys.cfg.TrustedProxies,
 	}
 	if sys.cfg.Dev {
 		deps.DevInbox = sys.store
@@ -108,6 +110,23 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	}
 	sys.log.Info("stopped")
 	return nil
+}
+
+// warnTestIdentifiers logs a warning for every app with test identifiers:
+// their fixed codes log in without anything being delivered, which belongs
+// in CI and app store review, and nowhere else.
+func (s *system) warnTestIdentifiers(ctx context.Context) {
+	list, err := s.apps.List(ctx)
+	if err != nil {
+		s.log.Warn("list apps for test identifiers", "err", err)
+		return
+	}
+	for _, a := range list {
+		if n := len(a.Limits.TestIdentifiers); n > 0 {
+			s.log.Warn("app has test identifiers: their fixed passcodes log in without any delivery",
+				"app", a.ID, "name", a.Name, "count", n)
+		}
+	}
 }
 
 // maintenanceInterval is how often a node purges ended state, so the
