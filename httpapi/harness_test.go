@@ -35,16 +35,17 @@ import (
 // harness is a real Latchkey HTTP handler on a real SQLite file, served by
 // httptest, with a settable clock and the dev inbox as its delivery.
 type harness struct {
-	t      testing.TB
-	srv    *httptest.Server
-	store  latchkey.Store
-	clock  *fake.Clock
-	apps   *apps.Service
-	keys   *token.Keys
-	issuer *token.Issuer
-	outbox *delivery.Worker
-	logs   *bytes.Buffer
-	path   string // the SQLite file, or the PostgreSQL schema
+	t       testing.TB
+	srv     *httptest.Server
+	store   latchkey.Store
+	clock   *fake.Clock
+	apps    *apps.Service
+	keys    *token.Keys
+	issuer  *token.Issuer
+	outbox  *delivery.Worker
+	keyring *secrets.Keyring
+	logs    *bytes.Buffer
+	path    string // the SQLite file, or the PostgreSQL schema
 }
 
 // harnessOptions vary the harness.
@@ -69,7 +70,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, clock: clock, logs: &bytes.Buffer{}, path: path}
+	h := &harness{t: t, store: store, clock: clock, keyring: keyring, logs: &bytes.Buffer{}, path: path}
 	h.srv = httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + h.srv.Listener.Addr().String()
 	h.keys, err = token.NewKeys(token.KeysConfig{Store: store, Keyring: keyring, Algorithm: token.RS256, Now: clock.Now, Rand: rand.Reader})

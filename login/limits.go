@@ -157,26 +157,41 @@ func testSecret(t latchkey.TestIdentifier) string {
 
 // testIdentifier returns the app's test identifier that a passcode sent by
 // ch to dest, for t, goes to (matched by the identifier the request named,
-// when an email address or phone number, or by the destination), or nil.
-// Only email and SMS passcodes have test identifiers: a direct code is
+// when an email address or phone number, or else by the destination), or
+// nil. Only email and SMS passcodes have test identifiers: a direct code is
 // returned to the backend anyway.
 func testIdentifier(app latchkey.App, ch latchkey.Channel, t target, dest string) *latchkey.TestIdentifier {
+	for _, id := range testCandidates(app, ch, t, dest) {
+		if ti := app.Limits.TestIdentifier(id); ti != nil {
+			return ti
+		}
+	}
+	return nil
+}
+
+// testCandidates are the canonical forms a send may match a test
+// identifier by, in order: the identifier the request named, the
+// destination.
+func testCandidates(app latchkey.App, ch latchkey.Channel, t target, dest string) []string {
 	if len(app.Limits.TestIdentifiers) == 0 || (ch != latchkey.ChannelEmail && ch != latchkey.ChannelSMS) {
 		return nil
 	}
-	named := ""
+	var ids []string
 	if t.idType == TypeEmail || t.idType == TypePhone {
-		named = t.canonical
+		ids = append(ids, t.canonical)
 	}
-	return app.Limits.TestIdentifier(named, canonicalDestination(ch, dest))
+	return append(ids, canonicalDestination(ch, dest))
 }
 
-// testCodeMatches reports whether passcode is the fixed code of the test
-// identifier that live was sent to, and live was made for it.
+// testCodeMatches reports whether passcode is the fixed code of a test
+// identifier that live may have been sent to, and live was made for it.
 func (s *Service) testCodeMatches(app latchkey.App, t target, live latchkey.Challenge, passcode string) bool {
-	ti := testIdentifier(app, live.Channel, t, live.Destination)
-	if ti == nil || !s.cfg.Keyring.Verify(testPurpose, testCodeValue(app.ID, ti.Identifier, passcode), ti.CodeHash) {
-		return false
+	for _, id := range testCandidates(app, live.Channel, t, live.Destination) {
+		ti := app.Limits.TestIdentifier(id)
+		if ti != nil && s.cfg.Keyring.Verify(testPurpose, testCodeValue(app.ID, ti.Identifier, passcode), ti.CodeHash) &&
+			s.cfg.Keyring.Verify(otpPurpose, live.ID+":"+testSecret(*ti), live.CodeHash) {
+			return true
+		}
 	}
-	return s.cfg.Keyring.Verify(otpPurpose, live.ID+":"+testSecret(*ti), live.CodeHash)
+	return false
 }
