@@ -25,21 +25,17 @@ import (
 // blocked.
 func (l *Limiter) CheckClient(ctx context.Context, clientID string, addr netip.Addr) error {
 	cs := l.clientCounters(clientID, addr)
-	if len(cs) == 0 {
-		return nil
-	}
-	blocked, err := l.cfg.Store.BlockedUntil(ctx, keysOf(cs))
-	if err != nil {
+	waits, err := l.waits(ctx, cs)
+	if err != nil || waits == nil {
 		return err
 	}
-	now := l.cfg.Now()
-	address, client, pair := blocked[0], blocked[1], blocked[2]
+	address, client, pair := waits[0], waits[1], waits[2]
 	switch {
-	case address.After(now):
-		return l.refuse(serverScope, refusal{limit: ClientAuthAddress, masked: cs[0].masked, wait: address.Sub(now),
+	case address > 0:
+		return l.refuse(serverScope, refusal{limit: ClientAuthAddress, masked: cs[0].masked, wait: address,
 			what: fmt.Sprintf("at most %d failed client authentications a minute from one address", l.cfg.ClientFailuresPerAddress)})
-	case client.After(now) && pair.After(now):
-		return l.refuse(serverScope, refusal{limit: ClientAuthClient, masked: cs[1].masked, wait: min(client.Sub(now), pair.Sub(now)),
+	case client > 0 && pair > 0:
+		return l.refuse(serverScope, refusal{limit: ClientAuthClient, masked: cs[1].masked, wait: min(client, pair),
 			what: "this client failed to authenticate too often in the last minute, this address among others"})
 	}
 	return nil

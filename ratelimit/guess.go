@@ -52,17 +52,13 @@ func (l *Limiter) failureCounters(app latchkey.App, endUser netip.Addr) []counte
 // checkBlocked refuses while any of the counters is blocked, with the
 // longest wait among them.
 func (l *Limiter) checkBlocked(ctx context.Context, scope string, cs []counted) error {
-	if len(cs) == 0 {
-		return nil
-	}
-	blocked, err := l.cfg.Store.BlockedUntil(ctx, keysOf(cs))
+	waits, err := l.waits(ctx, cs)
 	if err != nil {
 		return err
 	}
-	now := l.cfg.Now()
 	var worst *refusal
-	for i, until := range blocked {
-		if wait := until.Sub(now); wait > 0 && (worst == nil || wait > worst.wait) {
+	for i, wait := range waits {
+		if wait > 0 && (worst == nil || wait > worst.wait) {
 			limit, what := cs[i].first()
 			worst = &refusal{limit: limit, masked: cs[i].masked, what: what, wait: wait}
 		}
@@ -71,6 +67,24 @@ func (l *Limiter) checkBlocked(ctx context.Context, scope string, cs []counted) 
 		return l.refuse(scope, *worst)
 	}
 	return nil
+}
+
+// waits reads how long each counter is still blocked (0 when it is not):
+// one read, no lock. nil for no counters.
+func (l *Limiter) waits(ctx context.Context, cs []counted) ([]time.Duration, error) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	blocked, err := l.cfg.Store.BlockedUntil(ctx, keysOf(cs))
+	if err != nil {
+		return nil, err
+	}
+	now := l.cfg.Now()
+	waits := make([]time.Duration, len(blocked))
+	for i, until := range blocked {
+		waits[i] = max(0, until.Sub(now))
+	}
+	return waits, nil
 }
 
 // record counts an event now in every counter, in one transaction.
