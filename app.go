@@ -25,6 +25,7 @@ type App struct {
 	// act on the whole tenant.
 	Management bool
 	Policy     LoginPolicy
+	Limits     Limits
 	Branding   Branding
 	// SecretRotatedAt invalidates every client access token issued before
 	// it: a rotated secret also ends the tokens the old one obtained.

@@ -29,7 +29,8 @@ var allowedImports = map[string][]string{
 	"twilio":            {"", "delivery"},
 	"webhook":           {"", "delivery"},
 	"token":             {"", "secrets"},
-	"apps":              {"", "delivery", "secrets"}, // what an email may show is delivery's rule
+	"apps":              {"", "delivery", "secrets", "users"}, // what an email may show is delivery's rule; a phone country users'
+	"ratelimit":         {"", "delivery", "secrets", "users"},
 	"users":             {"", "secrets"},
 	"delivery":          {"", "secrets"},
 	"sessions":          {"", "secrets", "token"},

@@ -23,6 +23,7 @@ type Store interface {
 	SessionStore
 	OutboxStore
 	DevInboxStore
+	LimitStore
 	// Ping reports whether the database answers; ErrUnavailable when not.
 	Ping(ctx context.Context) error
 	// Close releases the database.
@@ -130,10 +131,13 @@ type KeyStore interface {
 // that guard them.
 type ChallengeStore interface {
 	// CreateChallenge adds c and, in the same transaction, invalidates
-	// every live challenge of the same app, kind and subject and queues msg
-	// (when not nil) in the outbox. ErrConflict if c.ID or c.CodeHash is
-	// taken.
-	CreateChallenge(ctx context.Context, c Challenge, msg *Message) error
+	// every live challenge of the same app, kind and subject, queues msg
+	// (when not nil) in the outbox and applies spend (when not nil) as
+	// LimitStore.UpdateCounters does, atomically with every other update of
+	// those counters. An error from spend.Update aborts it all (no
+	// challenge, no message, the previous challenge still live) and is
+	// returned as is. ErrConflict if c.ID or c.CodeHash is taken.
+	CreateChallenge(ctx context.Context, c Challenge, msg *Message, spend *CounterUpdate) error
 	// GetLiveChallenge returns the unconsumed challenge of this app, kind
 	// and subject (expired or not), or ErrNotFound.
 	GetLiveChallenge(ctx context.Context, appID string, kind ChallengeKind, subject string) (Challenge, error)
@@ -221,6 +225,26 @@ type OutboxStore interface {
 	// DeleteFinishedMessages removes sent and failed messages created
 	// before the given time.
 	DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error)
+}
+
+// LimitStore keeps the counters behind rate limits (see Counter). It
+// stores; package ratelimit decides.
+type LimitStore interface {
+	// UpdateCounters reads the counters of keys (a zero Counter with only
+	// Key set for a key with none stored), calls update with them in the
+	// order of keys, and writes back those update changed, in one
+	// transaction, atomically with every other update of any of those keys
+	// on any node: of concurrent updates of one key, each sees the one
+	// before. Keys must be distinct. update's error aborts the whole change
+	// and is returned as is; update may run more than once if the database
+	// retries the transaction.
+	UpdateCounters(ctx context.Context, keys []string, update func([]*Counter) error) error
+	// BlockedUntil returns the BlockedUntil of each key, in the order of
+	// keys (zero for a key with no counter), without taking any lock.
+	BlockedUntil(ctx context.Context, keys []string) ([]time.Time, error)
+	// DeleteExpiredCounters removes counters whose ExpiresAt is before the
+	// given time, and returns how many it removed.
+	DeleteExpiredCounters(ctx context.Context, before time.Time) (int, error)
 }
 
 // DevInboxStore keeps the messages the dev inbox captured.

@@ -1,7 +1,8 @@
 // Package apps holds the rules for registering and changing applications:
 // how client credentials are made and checked, which redirect URIs and
-// resources are acceptable, and what a valid login policy is. The CLI is its
-// main caller; the oauth2 package uses it to authenticate clients.
+// resources are acceptable, and what valid login policies and limits are.
+// The CLI is its main caller; the oauth2 package uses it to authenticate
+// clients.
 package apps
 
 import (
@@ -17,6 +18,7 @@ import (
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/delivery"
 	"github.com/latchkeyhq/latchkey/secrets"
+	"github.com/latchkeyhq/latchkey/users"
 )
 
 // secretPurpose separates client-secret hashes from every other keyed hash.
@@ -82,6 +84,7 @@ func (s *Service) Create(ctx context.Context, in NewApp) (latchkey.App, Credenti
 		Resources:       dedupe(in.Resources),
 		Management:      in.Management,
 		Policy:          latchkey.DefaultLoginPolicy(),
+		Limits:          latchkey.DefaultLimits(),
 		SecretRotatedAt: now,
 		CreatedAt:       now,
 		UpdatedAt:       now,
@@ -185,7 +188,18 @@ func Validate(a latchkey.App) error {
 	if err := validateBranding(a.Branding); err != nil {
 		return err
 	}
-	return a.Policy.Validate()
+	if err := a.Policy.Validate(); err != nil {
+		return err
+	}
+	if err := a.Limits.Validate(); err != nil {
+		return err
+	}
+	for _, c := range a.Limits.SMSCountries {
+		if !users.KnownCountry(c) {
+			return latchkey.Errorf(latchkey.CodeInvalid, "sms_countries must name known regions or calling codes: %s is neither", c)
+		}
+	}
+	return nil
 }
 
 // validateBranding checks what an app's emails show: a one-line sender name

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -47,6 +48,7 @@ var coreVars = []Var{
 	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server waits for requests in flight (1s to 5m)"},
 	{"LATCHKEY_RECORD_RETENTION", "1h", "how long delivered or failed outbox records and dev inbox messages are kept (1m to 720h)"},
 	{"LATCHKEY_PPROF_ADDR", "", "when set, serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060"},
+	{"LATCHKEY_TRUSTED_PROXIES", "", "comma-separated IPs or CIDRs of your load balancers: only from them is X-Forwarded-For believed as the client's address"},
 }
 
 // Config is the validated configuration.
@@ -70,6 +72,9 @@ type Config struct {
 	Delivery    Delivery
 	PprofAddr   string
 	Retention   time.Duration
+	// TrustedProxies are the load balancers whose X-Forwarded-For gives
+	// the client's address.
+	TrustedProxies []netip.Prefix
 
 	publicURLSet, issuerSet bool // whether the URLs were given or derived
 }
@@ -106,6 +111,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.Delivery = l.delivery(c.Dev)
 	c.Retention = l.duration("LATCHKEY_RECORD_RETENTION", time.Minute, 720*time.Hour)
+	c.TrustedProxies = l.prefixes("LATCHKEY_TRUSTED_PROXIES")
 	if v := strings.TrimSpace(getenv("LATCHKEY_PPROF_ADDR")); v != "" {
 		c.PprofAddr = l.addr("LATCHKEY_PPROF_ADDR")
 	}
@@ -290,6 +296,28 @@ func (l *loader) previousSecrets(name string) [][]byte {
 			l.problems = append(l.problems, fmt.Errorf("%s holds a secret shorter than %d bytes", name, MinSecretLength))
 		}
 		out = append(out, []byte(s))
+	}
+	return out
+}
+
+// prefixes reads a comma-separated list of IP addresses (each its own /32
+// or /128) and CIDR prefixes.
+func (l *loader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range strings.Split(l.get(name), ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				l.bad(name, v, "want IP addresses or CIDR prefixes such as 10.0.0.0/8, separated by commas")
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
 	}
 	return out
 }

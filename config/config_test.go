@@ -92,3 +92,27 @@ func TestRecordRetention(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	if err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default trusted proxies = %v, %v; want none", c.TrustedProxies, err)
+	}
+	c, err = config.Load(getenv(map[string]string{"LATCHKEY_TRUSTED_PROXIES": " 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::ffff:198.51.100.1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "198.51.100.1/32"}
+	if len(c.TrustedProxies) != len(want) {
+		t.Fatalf("trusted proxies = %v; want %v", c.TrustedProxies, want)
+	}
+	for i, p := range c.TrustedProxies {
+		if p.String() != want[i] {
+			t.Errorf("trusted proxy %d = %s; want %s", i, p, want[i])
+		}
+	}
+	_, err = config.Load(getenv(map[string]string{"LATCHKEY_TRUSTED_PROXIES": "10.0.0.0/8,lb.internal"}))
+	if err == nil || !strings.Contains(err.Error(), `LATCHKEY_TRUSTED_PROXIES="lb.internal" is invalid`) {
+		t.Fatalf("a host name in LATCHKEY_TRUSTED_PROXIES: %v; want it named as invalid", err)
+	}
+}

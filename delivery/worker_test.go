@@ -92,7 +92,7 @@ func (o *outboxEnv) queueFor(text string, ttl time.Duration) latchkey.Message {
 		ExpiresAt: now.Add(ttl)}
 	c := latchkey.Challenge{ID: "c" + id, AppID: o.app.ID, Kind: latchkey.KindOTP, Subject: "user:" + id, Channel: latchkey.ChannelEmail,
 		CodeHash: []byte(id), CreatedAt: now, ExpiresAt: m.ExpiresAt}
-	if err := o.store.CreateChallenge(context.Background(), c, &m); err != nil {
+	if err := o.store.CreateChallenge(context.Background(), c, &m, nil); err != nil {
 		o.t.Fatal(err)
 	}
 	return m

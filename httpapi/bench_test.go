@@ -4,16 +4,23 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // BenchmarkOTPFlow measures one whole passcode login in process, through
 // the real HTTP handler and store: a direct send, then the authentication
 // that issues tokens. It runs on SQLite, or on PostgreSQL with
-// LATCHKEY_TEST_STORE=postgres.
+// LATCHKEY_TEST_STORE=postgres. The limits run on every flow without
+// refusing any: the clock moves 10 ms a flow, so each user's next login
+// comes 2.56 s (fake time) after the last, past a 1 s resend cooldown and
+// far under the hourly and daily caps of 1000.
 func BenchmarkOTPFlow(b *testing.B) {
 	h := newHarness(b)
 	c := h.newClient("Bench", false)
-	const users = 64
+	c.update(func(a *appT) {
+		a.Limits.ResendCooldown, a.Limits.SendsPerHour, a.Limits.SendsPerDay = time.Second, 1000, 1000
+	})
+	const users = 256
 	ids := make([]string, users)
 	for i := range ids {
 		ids[i] = c.mustUser(map[string]any{"email": fmt.Sprintf("bench%d@example.com", i)})
@@ -22,6 +29,7 @@ func BenchmarkOTPFlow(b *testing.B) {
 	for b.Loop() {
 		id := ids[i%users]
 		i++
+		h.clock.Advance(10 * time.Millisecond)
 		r := c.sendOTP(map[string]any{"channel": "direct", "identifier": id, "identifier_type": "user_id"}).wantStatus(http.StatusOK)
 		c.authOTP(otpBody(id, "user_id", r.json()["code"].(string))).wantStatus(http.StatusOK)
 	}

@@ -112,7 +112,7 @@ func get[T any](t *testing.T, tab context.Context, what string, a chromedp.Actio
 func TestDevInboxInABrowser(t *testing.T) {
 	tab := newBrowser(t)
 	h := newHarnessWith(t, harnessOptions{demoApp: true})
-	c := h.demo
+	c := h.demo.withoutSendLimits() // an OTP, then a magic link, to one address
 	c.mustUser(map[string]any{"email": "view@example.com"})
 
 	do(t, tab, "open the empty inbox", chromedp.Navigate(h.srv.URL+"/dev/inbox"), chromedp.WaitVisible(chromedp.CSS(".empty")),

@@ -15,7 +15,7 @@ import (
 // a port, a path or a query.
 func TestDevInboxOffersCodesOnlyWhereTheyAreCodes(t *testing.T) {
 	h := newHarness(t)
-	c := h.newClient("Shop 2026", false)
+	c := h.newClient("Shop 2026", false).withoutSendLimits()
 	c.mustUser(map[string]any{"email": "codes@example.com", "phone_number": "+14155550133"})
 	c.sendOTP(map[string]any{"channel": "email", "identifier": "codes@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)
 	otp := h.inboxTo("codes@example.com")[0]

@@ -28,7 +28,8 @@ const (
 	// familyOAuth is the token and revocation endpoints: RFC 6749 §5.2
 	// {"error", "error_description"}, plus "message" and Mosaic's
 	// "error_code" (the HTTP status as a number, as its token and OIDC
-	// descriptions' error bodies carry it).
+	// descriptions' error bodies carry it); "error" is "slow_down" when
+	// rate limited.
 	familyOAuth
 	// familyPlain is everything else: {"message", "error_code": <status>}.
 	familyPlain
@@ -141,6 +142,10 @@ func oauthCodeOf(status int) string {
 		return "invalid_client"
 	case http.StatusServiceUnavailable:
 		return "temporarily_unavailable"
+	case http.StatusTooManyRequests:
+		// RFC 8628 §3.5's error for a client that must slow down at the
+		// token endpoint.
+		return "slow_down"
 	case http.StatusInternalServerError:
 		return "server_error"
 	default:

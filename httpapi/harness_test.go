@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/latchkeyhq/latchkey/httpapi"
 	"github.com/latchkeyhq/latchkey/login"
 	"github.com/latchkeyhq/latchkey/oauth2"
+	"github.com/latchkeyhq/latchkey/ratelimit"
 	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/token"
@@ -33,16 +35,17 @@ import (
 // harness is a real Latchkey HTTP handler on a real SQLite file, served by
 // httptest, with a settable clock and the dev inbox as its delivery.
 type harness struct {
-	t      testing.TB
-	srv    *httptest.Server
-	store  latchkey.Store
-	clock  *fake.Clock
-	apps   *apps.Service
-	keys   *token.Keys
-	issuer *token.Issuer
-	outbox *delivery.Worker
-	logs   *bytes.Buffer
-	path   string // the SQLite file, or the PostgreSQL schema
+	t       testing.TB
+	srv     *httptest.Server
+	store   latchkey.Store
+	clock   *fake.Clock
+	apps    *apps.Service
+	keys    *token.Keys
+	issuer  *token.Issuer
+	outbox  *delivery.Worker
+	keyring *secrets.Keyring
+	logs    *bytes.Buffer
+	path    string // the SQLite file, or the PostgreSQL schema
 	// demo is the dev mode demo app, when the options ask for one.
 	demo *client
 }
@@ -51,6 +54,12 @@ type harness struct {
 type harnessOptions struct {
 	noDelivery bool // no provider: as a server outside dev mode
 	demoApp    bool // a dev mode demo app, whose magic links land on /dev/complete
+	// senders replace the dev inbox as the providers of these channels.
+	senders map[latchkey.Channel][]delivery.Sender
+	// trustedProxies may set X-Forwarded-For (LATCHKEY_TRUSTED_PROXIES).
+	trustedProxies []netip.Prefix
+	// refused is told of every rate-limit refusal.
+	refused func(appID string, limit ratelimit.Limit)
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -64,7 +73,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, store: store, clock: clock, logs: &bytes.Buffer{}, path: path}
+	h := &harness{t: t, store: store, clock: clock, keyring: keyring, logs: &bytes.Buffer{}, path: path}
 	h.srv = httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + h.srv.Listener.Addr().String()
 	h.keys, err = token.NewKeys(token.KeysConfig{Store: store, Keyring: keyring, Algorithm: token.RS256, Now: clock.Now, Rand: rand.Reader})
@@ -88,16 +97,22 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 		senders[latchkey.ChannelEmail], senders[latchkey.ChannelSMS] = []delivery.Sender{inbox}, []delivery.Sender{inbox}
 		devInbox = store
 	}
+	for ch, list := range opts.senders {
+		senders[ch] = list
+	}
 	h.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: store, Senders: senders, Log: log, Now: clock.Now, Rand: rand.Reader})
 	userService := users.NewService(store, clock.Now, rand.Reader)
 	sess := sessions.New(sessions.Config{Store: store, Keyring: keyring, Issuer: h.issuer, TenantID: tenant, Now: clock.Now, Rand: rand.Reader})
+	limiter := ratelimit.New(ratelimit.Config{Store: store, Keyring: keyring, Log: log, Now: clock.Now,
+		Refused: opts.refused})
 	loginService := login.New(login.Config{Store: store, Users: userService, Sessions: sess, Keyring: keyring,
-		Delivery: h.outbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader})
+		Delivery: h.outbox, Limiter: limiter, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader})
 	oauth := oauth2.NewServer(oauth2.Config{Apps: h.apps, Store: store, Issuer: h.issuer, TenantID: tenant,
-		Now: clock.Now, Rand: rand.Reader, ClientTokenTTL: time.Hour, Sessions: sess})
+		Now: clock.Now, Rand: rand.Reader, ClientTokenTTL: time.Hour, Sessions: sess, Limiter: limiter})
 	deps := httpapi.Deps{
 		Log: log, Store: store, OAuth: oauth, Issuer: h.issuer, Users: userService, Login: loginService,
 		Sessions: sess, DevInbox: devInbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
+		TrustedProxies: opts.trustedProxies,
 	}
 	if opts.demoApp {
 		app, creds, err := h.apps.Create(ctx, apps.NewApp{Name: "Demo app", RedirectURIs: []string{publicURL + httpapi.DevCompletePath}})
@@ -132,6 +147,26 @@ func (h *harness) newClient(name string, management bool, resources ...string) *
 	}
 	c := &client{h: h, app: app, creds: creds}
 	c.token = c.clientToken()
+	return c
+}
+
+// update changes the client's app and waits out the API's cache of apps.
+func (c *client) update(change func(*appT)) {
+	c.h.t.Helper()
+	app, err := c.h.apps.Update(context.Background(), c.app.ID, change)
+	if err != nil {
+		c.h.t.Fatalf("update the app: %v", err)
+	}
+	c.app = app
+	c.h.clock.Advance(appChangeDelay)
+}
+
+// withoutSendLimits turns off the limits on sends to one destination or
+// user, for a test about something else that sends to one user in quick
+// succession.
+func (c *client) withoutSendLimits() *client {
+	c.h.t.Helper()
+	c.update(func(a *appT) { a.Limits.ResendCooldown, a.Limits.SendsPerHour, a.Limits.SendsPerDay = 0, 0, 0 })
 	return c
 }
 

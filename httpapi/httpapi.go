@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -41,10 +42,13 @@ type Deps struct {
 	DevInbox latchkey.DevInboxStore
 	// DevAppID, set in dev mode only, is the demo app, whose magic links
 	// land on DevCompletePath.
-	DevAppID  string
-	PublicURL string // no trailing slash
-	Now       func() time.Time
-	Rand      io.Reader
+	DevAppID string
+	// TrustedProxies are the load balancers whose X-Forwarded-For gives
+	// the caller's address (LATCHKEY_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	PublicURL      string // no trailing slash
+	Now            func() time.Time
+	Rand           io.Reader
 }
 
 // handler holds the dependencies the route handlers share.

@@ -81,7 +81,7 @@ func TestMagicLinkFlow(t *testing.T) {
 
 func TestMagicLinkErrors(t *testing.T) {
 	h := newHarness(t)
-	c := h.newClient("Links", false)
+	c := h.newClient("Links", false).withoutSendLimits()
 	other := h.newClient("Other", false)
 	c.mustUser(map[string]any{"email": "m@example.com"})
 	phoneOnly := c.mustUser(map[string]any{"phone_number": "+14155550100"})

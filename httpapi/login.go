@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/delivery"
@@ -21,14 +22,17 @@ type tokenOptions struct {
 	ClientAttributes *login.ClientAttributes `json:"client_attributes"`
 }
 
-func (o tokenOptions) options() (sessions.Options, error) {
+// options checks the shared fields and returns the session options and the
+// end user's address the backend forwarded.
+func (o tokenOptions) options(r *http.Request) (sessions.Options, netip.Addr, error) {
 	if err := checkDeviceID(o.DeviceID); err != nil {
-		return sessions.Options{}, err
+		return sessions.Options{}, netip.Addr{}, err
 	}
 	if o.OrgID != "" {
-		return sessions.Options{}, latchkey.Errorf(latchkey.CodeUnsupported, "org_id (B2B organizations) is not supported")
+		return sessions.Options{}, netip.Addr{}, latchkey.Errorf(latchkey.CodeUnsupported, "org_id (B2B organizations) is not supported")
 	}
-	return sessions.Options{Resource: o.Resource, SessionID: o.SessionID, Claims: o.Claims}, nil
+	endUser, err := endUserAddress(r, o.ClientAttributes)
+	return sessions.Options{Resource: o.Resource, SessionID: o.SessionID, Claims: o.Claims}, endUser, err
 }
 
 // maxDeviceID bounds Mosaic's device_id, which is accepted and checked, not
@@ -67,11 +71,15 @@ func (h *handler) sendOTP(w http.ResponseWriter, r *http.Request, app latchkey.A
 	if err := checkDeviceID(b.DeviceID); err != nil {
 		return err
 	}
+	endUser, err := endUserAddress(r, b.ClientAttributes)
+	if err != nil {
+		return err
+	}
 	out, err := h.Login.SendOTP(r.Context(), app, login.SendOTP{
 		Channel: latchkey.Channel(b.Channel), IdentifierType: b.IdentifierType, Identifier: b.Identifier,
 		EmailContent: b.EmailContent, CustomSMS: b.CustomSMSInput, ApprovalData: b.ApprovalData,
 		CustomEmail: b.CustomEmail, CustomPhoneNumber: b.CustomPhoneNumber, ExpiresIn: b.ExpiresIn,
-		GenerateRequestID: b.GenerateRequestID,
+		GenerateRequestID: b.GenerateRequestID, EndUser: endUser,
 	})
 	if err != nil {
 		return err
@@ -94,12 +102,12 @@ func (h *handler) authenticateOTP(w http.ResponseWriter, r *http.Request, app la
 	if err := decodeJSON(r, &b); err != nil {
 		return err
 	}
-	opts, err := b.options()
+	opts, endUser, err := b.options(r)
 	if err != nil {
 		return err
 	}
 	tokens, err := h.Login.AuthenticateOTP(r.Context(), app, login.AuthenticateOTP{Passcode: b.Passcode,
-		IdentifierType: b.IdentifierType, Identifier: b.Identifier, RequestID: b.RequestID, Options: opts})
+		IdentifierType: b.IdentifierType, Identifier: b.Identifier, RequestID: b.RequestID, EndUser: endUser, Options: opts})
 	if err != nil {
 		return err
 	}
@@ -131,9 +139,14 @@ func (h *handler) sendLink(w http.ResponseWriter, r *http.Request, app latchkey.
 	if err := checkDeviceID(b.DeviceID); err != nil {
 		return err
 	}
+	endUser, err := endUserAddress(r, b.ClientAttributes)
+	if err != nil {
+		return err
+	}
 	out, err := h.Login.SendLink(r.Context(), app, login.SendLink{Identifier: b.Identifier, IdentifierType: b.IdentifierType,
 		Email: b.Email, RedirectURI: b.RedirectURI, State: b.State, Channel: latchkey.Channel(b.Channel),
-		EmailExpiration: b.EmailExpiration, EmailContent: b.EmailContent, GenerateRequestID: b.GenerateRequestID})
+		EmailExpiration: b.EmailExpiration, EmailContent: b.EmailContent, GenerateRequestID: b.GenerateRequestID,
+		EndUser: endUser})
 	if err != nil {
 		return err
 	}
@@ -153,11 +166,12 @@ func (h *handler) authenticateLink(w http.ResponseWriter, r *http.Request, app l
 	if err := decodeJSON(r, &b); err != nil {
 		return err
 	}
-	opts, err := b.options()
+	opts, endUser, err := b.options(r)
 	if err != nil {
 		return err
 	}
-	tokens, err := h.Login.AuthenticateLink(r.Context(), app, login.AuthenticateLink{Code: b.Code, RequestID: b.RequestID, Options: opts})
+	tokens, err := h.Login.AuthenticateLink(r.Context(), app, login.AuthenticateLink{Code: b.Code, RequestID: b.RequestID,
+		EndUser: endUser, Options: opts})
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,7 @@ func TestSampleAppRequests(t *testing.T) {
 	code = h.lastCode("+15555550100")
 	c.authOTP(`{"passcode":"` + code + `","identifier":"+15555550100","identifier_type":"phone_number"}`).wantStatus(http.StatusOK)
 
+	h.clock.Advance(c.app.Limits.ResendCooldown) // the address was sent a code just now
 	r = c.call(http.MethodPost, "/cis/v1/auth/link/email/send", `{"email":"a@example.com","redirect_uri":"http://localhost:8080/complete"}`).wantStatus(http.StatusOK)
 	if r.json()["message"] != "Email sent successfully" {
 		t.Fatalf("link send body %s", r.body)
@@ -183,7 +184,8 @@ func TestSMSAndDirectChannels(t *testing.T) {
 		t.Fatal("a direct code's amr is not otp")
 	}
 
-	// Custom SMS text and sender ID.
+	// Custom SMS text and sender ID, once the resend cooldown is over.
+	h.clock.Advance(c.app.Limits.ResendCooldown)
 	c.sendOTP(map[string]any{"channel": "sms", "identifier": id, "identifier_type": "user_id",
 		"custom_sms_input": map[string]any{"custom_message": "Code {otp} for {app}", "sender_id": "ACME"}}).wantStatus(http.StatusOK)
 	text := h.inbox()[0]["text"].(string)
@@ -332,7 +334,7 @@ func TestAuthenticateOTPInputErrors(t *testing.T) {
 
 func TestExpiryAndOnlyNewestCode(t *testing.T) {
 	h := newHarness(t)
-	c := h.newClient("Expiry", false)
+	c := h.newClient("Expiry", false).withoutSendLimits()
 	c.mustUser(map[string]any{"email": "e@example.com"})
 	send := func(extra map[string]any) string {
 		b := map[string]any{"channel": "email", "identifier": "e@example.com", "identifier_type": "email"}
@@ -369,7 +371,7 @@ func TestExpiryAndOnlyNewestCode(t *testing.T) {
 
 func TestLockout(t *testing.T) {
 	h := newHarness(t)
-	c := h.newClient("Locks", false)
+	c := h.newClient("Locks", false).withoutSendLimits()
 	c.mustUser(map[string]any{"email": "l@example.com"})
 	send := func() string {
 		c.sendOTP(map[string]any{"channel": "email", "identifier": "l@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)

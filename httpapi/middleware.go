@@ -14,7 +14,10 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	callerKey           // the caller's address (address.go)
+)
 
 // requestID returns the request's ID, set by the middleware.
 func requestID(ctx context.Context) string {
@@ -26,8 +29,8 @@ func requestID(ctx context.Context) string {
 // plain, so it cannot inject anything into logs.
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// middleware wraps every request: a request ID, security headers, panic
-// recovery and one access-log line. The log line names the route pattern,
+// middleware wraps every request: a request ID, the caller's address,
+// security headers, panic recovery and one access-log line. The log line names the route pattern,
 // not the raw path or query, so identifiers and codes in URLs stay out of
 // the logs.
 func (h *handler) middleware(next http.Handler) http.Handler {
@@ -37,7 +40,8 @@ func (h *handler) middleware(next http.Handler) http.Handler {
 		if !validRequestID.MatchString(id) {
 			id = h.newRequestID()
 		}
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(context.WithValue(ctx, callerKey, h.caller(r)))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		hdr := rec.Header()
 		hdr.Set("X-Request-Id", id)

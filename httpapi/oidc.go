@@ -13,6 +13,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req.Source = callerAddress(r.Context())
 	resp, err := h.OAuth.Token(r.Context(), req)
 	if err != nil {
 		return err
@@ -74,6 +75,7 @@ func (h *handler) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req.Source = callerAddress(r.Context())
 	if err := h.OAuth.Revoke(r.Context(), req); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ func TestNoSecretAtRestOrInLogs(t *testing.T) {
 	c.sendOTP(map[string]any{"channel": "email", "identifier": id, "identifier_type": "user_id"}).wantStatus(http.StatusOK)
 	code := h.lastCode("v@example.com")
 	tokens := c.authOTP(otpBody(id, "user_id", code)).wantStatus(http.StatusOK).json()
+	h.clock.Advance(c.app.Limits.ResendCooldown)
 	c.sendLink(map[string]any{"email": "v@example.com", "redirect_uri": redirect}).wantStatus(http.StatusOK)
 	linkCode := linkCodeOf(t, h, h.lastLink("v@example.com"))
 	pending := c.sendOTP(map[string]any{"channel": "direct", "identifier": id, "identifier_type": "user_id"}).json()["code"].(string)

@@ -41,7 +41,7 @@ func (h *handler) authenticateSession(w http.ResponseWriter, r *http.Request, ap
 	if err := decodeJSON(r, &b); err != nil {
 		return err
 	}
-	opts, err := b.options()
+	opts, _, err := b.options(r)
 	if err != nil {
 		return err
 	}

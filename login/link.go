@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"net/url"
 	"unicode/utf8"
 
@@ -25,6 +26,8 @@ type SendLink struct {
 	EmailExpiration   *float64         // minutes
 	EmailContent      *delivery.EmailContent
 	GenerateRequestID bool
+	// EndUser is the end user's address, when the backend forwarded it.
+	EndUser netip.Addr
 }
 
 // SentLink is the answer to a magic-link send; Code and Link are set for
@@ -70,6 +73,10 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 	if t.user != nil {
 		dest = t.user.Email
 	}
+	spend, err := s.limitSend(app, req.Channel, t, dest, req.EndUser)
+	if err != nil {
+		return SentLink{}, err
+	}
 	code, err := secrets.Token(s.cfg.Rand, linkBytes)
 	if err != nil {
 		return SentLink{}, err
@@ -93,7 +100,7 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 	if req.Channel == latchkey.ChannelDirect {
 		c.Channel = latchkey.ChannelDirect
 	}
-	if err := s.cfg.Store.CreateChallenge(ctx, c, msg); err != nil {
+	if err := s.cfg.Store.CreateChallenge(ctx, c, msg, spend); err != nil {
 		return SentLink{}, err
 	}
 	if msg != nil {
@@ -187,19 +194,34 @@ func (s *Service) linkChallenge(ctx context.Context, code string) (latchkey.Chal
 type AuthenticateLink struct {
 	Code      string
 	RequestID string
+	// EndUser is the end user's address, when the backend forwarded it.
+	EndUser netip.Addr
 	sessions.Options
+}
+
+// liveLink returns the app's live magic link whose code req brings, or
+// errInvalidLink.
+func (s *Service) liveLink(ctx context.Context, app latchkey.App, req AuthenticateLink) (latchkey.Challenge, error) {
+	c, err := s.linkChallenge(ctx, req.Code)
+	if err != nil {
+		return c, err
+	}
+	if c.AppID != app.ID || c.UserID == "" || !c.ConsumedAt.IsZero() || c.Expired(s.cfg.Now()) || !requestIDMatches(c.RequestID, req.RequestID) {
+		return c, errInvalidLink
+	}
+	return c, nil
 }
 
 // AuthenticateLink consumes a magic link's code and returns user tokens.
 func (s *Service) AuthenticateLink(ctx context.Context, app latchkey.App, req AuthenticateLink) (sessions.Tokens, error) {
-	c, err := s.linkChallenge(ctx, req.Code)
-	if err != nil {
+	if err := s.checkGuesses(ctx, app, req.EndUser); err != nil {
 		return sessions.Tokens{}, err
 	}
-	now := s.cfg.Now()
-	if c.AppID != app.ID || c.UserID == "" || !c.ConsumedAt.IsZero() || c.Expired(now) || !requestIDMatches(c.RequestID, req.RequestID) {
-		return sessions.Tokens{}, errInvalidLink
+	c, err := s.liveLink(ctx, app, req)
+	if err != nil {
+		return sessions.Tokens{}, s.countGuess(ctx, app, req.EndUser, err)
 	}
+	now := s.cfg.Now()
 	user, err := s.cfg.Users.Get(ctx, app, c.UserID)
 	if errors.Is(err, users.ErrNotFound) {
 		return sessions.Tokens{}, errInvalidLink // the user left the app since the link was sent

@@ -17,6 +17,13 @@
 // opens the session in the same transaction: a login is all written or not
 // at all, and costs the database one transaction.
 //
+// The app's abuse limits enter in two places (limits.go): a send asks the
+// Limiter for the counters it spends and commits them with its challenge,
+// so a refused send changes nothing; an authenticate call is refused while
+// a failure budget is spent, and a failed one is counted. A passcode sent
+// to one of the app's test identifiers is not delivered and not counted,
+// and its fixed code is what opens it.
+//
 // A magic link's code is 256 random bits. Opening the link (GET) only
 // redirects to the app's registered redirect URI; the code is consumed when
 // the app's backend authenticates it.
@@ -67,6 +74,8 @@ type Config struct {
 	Sessions *sessions.Service
 	Keyring  *secrets.Keyring
 	Delivery Delivery
+	// Limiter applies the app's abuse limits; nil applies none.
+	Limiter Limiter
 	// PublicURL is the base of the links in emails, never taken from a
 	// request.
 	PublicURL string
@@ -168,7 +177,7 @@ func checkApprovalData(raw json.RawMessage) (json.RawMessage, error) {
 }
 
 // ClientAttributes is Mosaic's client_attributes: accepted and checked,
-// not stored.
+// not stored. The HTTP layer takes ip_address as the end user's address.
 type ClientAttributes struct {
 	UserAgent string `json:"user_agent"`
 	IPAddress string `json:"ip_address"`

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -54,8 +55,11 @@ type TokenRequest struct {
 	ClientSecret string
 	// UsedBasic records that the client authenticated with HTTP Basic.
 	UsedBasic bool
-	Resource  string
-	Scope     string
+	// Source is the address the request came from, as the HTTP layer
+	// works it out (through trusted proxies); the zero Addr when unknown.
+	Source   netip.Addr
+	Resource string
+	Scope    string
 	// Params holds every form parameter, for the grant's own fields.
 	Params map[string]string
 }
@@ -98,6 +102,19 @@ type Config struct {
 	ClientTokenTTL time.Duration
 	// Sessions, when set, serves the refresh_token grant and revocation.
 	Sessions *sessions.Service
+	// Limiter, when set, throttles failed client authentications.
+	Limiter ClientLimiter
+}
+
+// ClientLimiter throttles failed client authentications per source
+// address and per client_id (package ratelimit implements it).
+type ClientLimiter interface {
+	// CheckClient refuses an authentication, before its secret is
+	// evaluated, while the address is blocked, for any client or for this
+	// one.
+	CheckClient(ctx context.Context, clientID string, addr netip.Addr) error
+	// ClientFailed records a failed authentication.
+	ClientFailed(ctx context.Context, clientID string, addr netip.Addr) error
 }
 
 // Server runs the token endpoint and checks client access tokens.
@@ -143,11 +160,18 @@ func (s *Server) Token(ctx context.Context, req TokenRequest) (any, error) {
 }
 
 // AuthenticateClient checks the client's ID and secret. An unknown client and
-// a wrong secret get the same answer, after the same work.
+// a wrong secret get the same answer, after the same work. An address that
+// failed too often is refused (429) without its secret being evaluated,
+// and every failure is counted.
 func (s *Server) AuthenticateClient(ctx context.Context, req TokenRequest) (latchkey.App, error) {
 	if req.ClientID == "" || req.ClientSecret == "" {
 		return latchkey.App{}, &Error{Code: "invalid_client", Status: 401, Basic: req.UsedBasic,
 			Description: "client authentication is required (client_secret_basic or client_secret_post)"}
+	}
+	if s.cfg.Limiter != nil {
+		if err := s.cfg.Limiter.CheckClient(ctx, req.ClientID, req.Source); err != nil {
+			return latchkey.App{}, err
+		}
 	}
 	app, err := s.cfg.Store.GetAppByClientID(ctx, req.ClientID)
 	switch latchkey.ErrorCode(err) {
@@ -156,14 +180,25 @@ func (s *Server) AuthenticateClient(ctx context.Context, req TokenRequest) (latc
 		// Hash anyway so that an unknown client_id costs what a wrong
 		// secret does.
 		s.cfg.Apps.VerifySecret(latchkey.App{SecretHash: make([]byte, 32)}, req.ClientSecret)
-		return latchkey.App{}, badClient(req)
+		return latchkey.App{}, s.clientFailed(ctx, req)
 	default:
 		return latchkey.App{}, err
 	}
 	if !s.cfg.Apps.VerifySecret(app, req.ClientSecret) {
-		return latchkey.App{}, badClient(req)
+		return latchkey.App{}, s.clientFailed(ctx, req)
 	}
 	return app, nil
+}
+
+// clientFailed counts a failed client authentication and returns its
+// answer; a failure to count it is returned instead, failing closed.
+func (s *Server) clientFailed(ctx context.Context, req TokenRequest) error {
+	if s.cfg.Limiter != nil {
+		if err := s.cfg.Limiter.ClientFailed(ctx, req.ClientID, req.Source); err != nil {
+			return err
+		}
+	}
+	return badClient(req)
 }
 
 func badClient(req TokenRequest) *Error {

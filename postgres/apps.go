@@ -15,7 +15,9 @@ var appColumnNames = []string{"id", "client_id", "name", "secret_hash", "redirec
 	"otp_length", "otp_expiry_ms", "max_failures", "lockout_ms", "magic_link_expiry_ms",
 	"access_token_ttl_ms", "id_token_ttl_ms", "refresh_token_ttl_ms", "session_ttl_ms",
 	"hide_unknown_users", "public_signup", "secret_rotated_at", "created_at", "updated_at",
-	"sender_name", "logo_url", "primary_color"}
+	"sender_name", "logo_url", "primary_color",
+	"resend_cooldown_ms", "sends_per_hour", "sends_per_day", "sms_countries", "sms_daily_budget",
+	"sms_prefix_per_hour", "max_failures_per_minute", "ip_sends_per_hour", "ip_failures_per_hour", "test_identifiers"}
 
 var (
 	appColumns = strings.Join(appColumnNames, ", ")
@@ -35,12 +37,30 @@ func appRow(a latchkey.App) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := a.Policy
+	countries, err := encodeJSON(nonNil(a.Limits.SMSCountries))
+	if err != nil {
+		return nil, err
+	}
+	testIDs, err := encodeJSON(nonNilTestIDs(a.Limits.TestIdentifiers))
+	if err != nil {
+		return nil, err
+	}
+	p, l := a.Policy, a.Limits
 	return []any{a.ID, a.ClientID, a.Name, a.SecretHash, redirects, resources, a.Management,
 		p.OTPLength, durMS(p.OTPExpiry), p.MaxFailures, durMS(p.LockoutDuration), durMS(p.MagicLinkExpiry),
 		durMS(p.AccessTokenTTL), durMS(p.IDTokenTTL), durMS(p.RefreshTokenTTL), durMS(p.SessionTTL),
 		p.HideUnknownUsers, p.PublicSignup, ms(a.SecretRotatedAt), ms(a.CreatedAt), ms(a.UpdatedAt),
-		a.Branding.SenderName, a.Branding.LogoURL, a.Branding.PrimaryColor}, nil
+		a.Branding.SenderName, a.Branding.LogoURL, a.Branding.PrimaryColor,
+		durMS(l.ResendCooldown), l.SendsPerHour, l.SendsPerDay, countries, l.SMSDailyBudget,
+		l.SMSPrefixPerHour, l.MaxFailuresPerMinute, l.IPSendsPerHour, l.IPFailuresPerHour, testIDs}, nil
+}
+
+// nonNilTestIDs stores no test identifiers as [] rather than null.
+func nonNilTestIDs(t []latchkey.TestIdentifier) []latchkey.TestIdentifier {
+	if t == nil {
+		return []latchkey.TestIdentifier{}
+	}
+	return t
 }
 
 // nonNil stores a nil list as [] rather than null.
@@ -58,22 +78,29 @@ func scanApp(row scanner) (latchkey.App, error) {
 		otpExpiry, lockout, linkExpiry           int64
 		accessTTL, idTTL, refreshTTL, sessionTTL int64
 		rotated, created, updated                int64
+		cooldown                                 int64
+		countries, testIDs                       string
 	)
-	p := &a.Policy
+	p, l := &a.Policy, &a.Limits
 	err := row.Scan(&a.ID, &a.ClientID, &a.Name, &a.SecretHash, &redirects, &resources, &a.Management,
 		&p.OTPLength, &otpExpiry, &p.MaxFailures, &lockout, &linkExpiry,
 		&accessTTL, &idTTL, &refreshTTL, &sessionTTL,
 		&p.HideUnknownUsers, &p.PublicSignup, &rotated, &created, &updated,
-		&a.Branding.SenderName, &a.Branding.LogoURL, &a.Branding.PrimaryColor)
+		&a.Branding.SenderName, &a.Branding.LogoURL, &a.Branding.PrimaryColor,
+		&cooldown, &l.SendsPerHour, &l.SendsPerDay, &countries, &l.SMSDailyBudget,
+		&l.SMSPrefixPerHour, &l.MaxFailuresPerMinute, &l.IPSendsPerHour, &l.IPFailuresPerHour, &testIDs)
 	if err != nil {
 		return latchkey.App{}, translate(err)
 	}
-	if err := decodeJSON(redirects, &a.RedirectURIs); err != nil {
-		return latchkey.App{}, err
+	for _, list := range []struct {
+		raw  string
+		into any
+	}{{redirects, &a.RedirectURIs}, {resources, &a.Resources}, {countries, &l.SMSCountries}, {testIDs, &l.TestIdentifiers}} {
+		if err := decodeJSON(list.raw, list.into); err != nil {
+			return latchkey.App{}, err
+		}
 	}
-	if err := decodeJSON(resources, &a.Resources); err != nil {
-		return latchkey.App{}, err
-	}
+	l.ResendCooldown = msDur(cooldown)
 	p.OTPExpiry, p.LockoutDuration, p.MagicLinkExpiry = msDur(otpExpiry), msDur(lockout), msDur(linkExpiry)
 	p.AccessTokenTTL, p.IDTokenTTL = msDur(accessTTL), msDur(idTTL)
 	p.RefreshTokenTTL, p.SessionTTL = msDur(refreshTTL), msDur(sessionTTL)

@@ -42,24 +42,47 @@ func scanChallenge(row scanner) (latchkey.Challenge, error) {
 
 // CreateChallenge invalidates the subject's live challenge of this kind,
 // adds the new one and queues its message, all in one transaction sent in
-// one round trip.
+// one round trip; with counters to spend, in two: BEGIN with the locks and
+// the counters' read, then the counters' writes, the challenge and the
+// message with COMMIT (or, when spend refuses, ROLLBACK).
 //
 // Two sends to one subject at once would otherwise each miss the other's
 // uncommitted challenge and one would fail on the one-live-challenge index;
 // an advisory lock on the app, kind and subject makes the second wait and
 // then invalidate the first, as SQLite's single writer does.
-func (s *Store) CreateChallenge(ctx context.Context, c latchkey.Challenge, msg *latchkey.Message) error {
-	return s.inBatch(ctx, func(b *pgx.Batch) {
+func (s *Store) CreateChallenge(ctx context.Context, c latchkey.Challenge, msg *latchkey.Message, spend *latchkey.CounterUpdate) error {
+	if spend == nil {
+		return s.inBatch(ctx, func(b *pgx.Batch) {
+			queueSubjectLock(b, c.AppID, c.Kind, c.Subject)
+			queueChallenge(b, c, msg)
+		})
+	}
+	var r counterRead
+	read := func(b *pgx.Batch) {
 		queueSubjectLock(b, c.AppID, c.Kind, c.Subject)
-		b.Queue("UPDATE challenges SET consumed_at = $1 WHERE app_id = $2 AND kind = $3 AND subject = $4 AND consumed_at = 0",
-			ms(c.CreatedAt), c.AppID, string(c.Kind), c.Subject)
-		b.Queue("INSERT INTO challenges ("+challengeColumns+") VALUES ("+placeholders(1, 15)+")",
-			c.ID, c.AppID, string(c.Kind), c.Subject, nullIfEmpty(c.UserID), string(c.Channel), c.Destination, c.CodeHash,
-			c.RequestID, c.RedirectURI, c.State, rawOrEmpty(c.ApprovalData), ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.ConsumedAt))
-		if msg != nil {
-			queueMessage(b, *msg)
+		queueCounterRead(b, spend.Keys, &r)
+	}
+	return s.inPipeline(ctx, read, func(*pgx.Conn) (*pgx.Batch, error) {
+		b := &pgx.Batch{}
+		if err := r.apply(b, spend.Update); err != nil {
+			return nil, err
 		}
+		queueChallenge(b, c, msg)
+		return b, nil
 	})
+}
+
+// queueChallenge queues the writes of a send: the subject's live challenge
+// invalidated, the new one and its message added.
+func queueChallenge(b *pgx.Batch, c latchkey.Challenge, msg *latchkey.Message) {
+	b.Queue("UPDATE challenges SET consumed_at = $1 WHERE app_id = $2 AND kind = $3 AND subject = $4 AND consumed_at = 0",
+		ms(c.CreatedAt), c.AppID, string(c.Kind), c.Subject)
+	b.Queue("INSERT INTO challenges ("+challengeColumns+") VALUES ("+placeholders(1, 15)+")",
+		c.ID, c.AppID, string(c.Kind), c.Subject, nullIfEmpty(c.UserID), string(c.Channel), c.Destination, c.CodeHash,
+		c.RequestID, c.RedirectURI, c.State, rawOrEmpty(c.ApprovalData), ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.ConsumedAt))
+	if msg != nil {
+		queueMessage(b, *msg)
+	}
 }
 
 // queueSubjectLock queues the advisory lock that sends and attempts on one

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -272,4 +273,33 @@ func BenchmarkStore(b *testing.B) {
 	url := testURL(b)
 	admin := adminPool(b, url)
 	storetest.Bench(b, func(b *testing.B) latchkey.Store { return mustOpen(b, url, admin) })
+}
+
+// TestAppsBeforeLimitsGetDefaults checks that an app written before the
+// limits existed (a row with none of their columns) reads back with the
+// default limits: the migration's column defaults are DefaultLimits.
+func TestAppsBeforeLimitsGetDefaults(t *testing.T) {
+	url := testURL(t)
+	admin := adminPool(t, url)
+	schema := createSchema(t, admin)
+	s := openStore(t, url, schema)
+	ctx := context.Background()
+	if _, err := s.Migrate(ctx, rand.Reader, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema}.Sanitize()+`.apps (id, name, client_id, secret_hash, otp_length,
+		otp_expiry_ms, max_failures, lockout_ms, magic_link_expiry_ms, access_token_ttl_ms, id_token_ttl_ms, refresh_token_ttl_ms,
+		session_ttl_ms, secret_rotated_at, created_at, updated_at)
+		VALUES ('old', 'Old', 'old-client', '\x01', 6, 300000, 3, 900000, 900000, 3600000, 3600000, 3600000, 3600000, 1, 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	app, err := s.GetApp(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := latchkey.DefaultLimits()
+	want.SMSCountries, want.TestIdentifiers = []string{}, []latchkey.TestIdentifier{}
+	if !reflect.DeepEqual(app.Limits, want) {
+		t.Fatalf("limits of an app from before the migration = %+v; want the defaults %+v", app.Limits, want)
+	}
 }

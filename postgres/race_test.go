@@ -84,7 +84,7 @@ func TestConcurrentResend(t *testing.T) {
 			CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
 		m := latchkey.Message{ID: fmt.Sprintf("m%d", i), AppID: f.app.ID, Channel: latchkey.ChannelEmail, To: "r@example.com",
 			Status: latchkey.MessageQueued, CreatedAt: t0, NextAttemptAt: t0, ExpiresAt: t0.Add(time.Minute)}
-		return f.s.CreateChallenge(ctx, c, &m)
+		return f.s.CreateChallenge(ctx, c, &m, nil)
 	})
 	live := 0
 	for i := range n {
@@ -137,7 +137,7 @@ func TestConcurrentReadModifyWrite(t *testing.T) {
 		Status: latchkey.MessageQueued, CreatedAt: t0, NextAttemptAt: t0, ExpiresAt: t0.Add(time.Minute)}
 	c := latchkey.Challenge{ID: "c", AppID: f.app.ID, Kind: latchkey.KindOTP, Subject: "s", Channel: latchkey.ChannelSMS,
 		CodeHash: []byte("c"), CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
-	if err := f.s.CreateChallenge(ctx, c, &m); err != nil {
+	if err := f.s.CreateChallenge(ctx, c, &m, nil); err != nil {
 		t.Fatal(err)
 	}
 	race(t, n, func(int) error {

@@ -30,10 +30,16 @@ func scanChallenge(row scanner) (latchkey.Challenge, error) {
 	return c, nil
 }
 
-// CreateChallenge invalidates the subject's live challenge of this kind,
-// adds the new one and queues its message, all in one transaction.
-func (s *Store) CreateChallenge(ctx context.Context, c latchkey.Challenge, msg *latchkey.Message) error {
+// CreateChallenge spends the send's counters, invalidates the subject's
+// live challenge of this kind, adds the new one and queues its message, all
+// in one transaction.
+func (s *Store) CreateChallenge(ctx context.Context, c latchkey.Challenge, msg *latchkey.Message, spend *latchkey.CounterUpdate) error {
 	return s.inTx(ctx, func(tx *tx) error {
+		if spend != nil {
+			if err := updateCounters(ctx, tx, spend.Keys, spend.Update); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx,
 			"UPDATE challenges SET consumed_at = ? WHERE app_id = ? AND kind = ? AND subject = ? AND consumed_at = 0",
 			ms(c.CreatedAt), c.AppID, string(c.Kind), c.Subject); err != nil {

@@ -19,6 +19,9 @@ func testAppCRUD(t *testing.T, s latchkey.Store) {
 	a.Policy.OTPLength = 8
 	a.Policy.HideUnknownUsers = true
 	a.Branding = latchkey.Branding{SenderName: "Demo Team", LogoURL: "https://demo.example/logo.png", PrimaryColor: "#123456"}
+	a.Limits = latchkey.Limits{ResendCooldown: 45 * time.Second, SendsPerHour: 5, SendsPerDay: 12, SMSCountries: []string{"GB", "+1"},
+		SMSDailyBudget: 5000, SMSPrefixPerHour: 15, MaxFailuresPerMinute: 250, IPSendsPerHour: 300, IPFailuresPerHour: 90,
+		TestIdentifiers: []latchkey.TestIdentifier{{Identifier: "ada@example.com", CodeHash: []byte{9, 8, 7}}, {Identifier: "+14155550100", CodeHash: []byte{1}}}}
 	mustNoErr(t, s.CreateApp(ctx(), a), "CreateApp")
 
 	got, err := s.GetApp(ctx(), a.ID)
@@ -45,11 +48,13 @@ func testAppCRUD(t *testing.T, s latchkey.Store) {
 		app.RedirectURIs = nil
 		app.Policy.MaxFailures = 7
 		app.Branding.PrimaryColor = "#abc"
+		app.Limits.SendsPerHour, app.Limits.TestIdentifiers = 0, app.Limits.TestIdentifiers[1:]
 		app.UpdatedAt = base.Add(time.Hour)
 		return nil
 	})
 	mustNoErr(t, err, "UpdateApp")
-	if updated.Name != "Renamed" || updated.ClientID != a.ClientID || updated.Policy.MaxFailures != 7 {
+	if updated.Name != "Renamed" || updated.ClientID != a.ClientID || updated.Policy.MaxFailures != 7 ||
+		updated.Limits.SendsPerHour != 0 || len(updated.Limits.TestIdentifiers) != 1 {
 		t.Fatalf("UpdateApp returned %+v; want new name and policy, unchanged client ID", updated)
 	}
 	got, err = s.GetApp(ctx(), a.ID)

@@ -13,7 +13,9 @@ type NewBenchStore func(b *testing.B) latchkey.Store
 
 // Bench measures the store operations a login makes, so backends can be
 // compared operation by operation: the reads every request does, the
-// writes of a send (CreateChallenge), of an authentication (its parts, then
+// writes of a send (CreateChallenge, and with the counters a limited send
+// spends: CreateChallengeWithSpend), the check before an authentication
+// (BlockedUntil), of an authentication (its parts, then
 // Login: the send and the attempt that signs in, a whole login's writes)
 // and of a refresh (RotateRefreshToken).
 func Bench(b *testing.B, newStore NewBenchStore) {
@@ -24,6 +26,8 @@ func Bench(b *testing.B, newStore NewBenchStore) {
 		{"GetAppByClientID", benchGetApp},
 		{"GetUserByEmail", benchGetUser},
 		{"CreateChallenge", benchCreateChallenge},
+		{"CreateChallengeWithSpend", benchCreateChallengeSpend},
+		{"BlockedUntil", benchBlockedUntil},
 		{"AttemptChallenge", benchAttempt},
 		{"UpdateUser", benchUpdateUser},
 		{"CreateSession", benchCreateSession},
@@ -79,7 +83,51 @@ func benchCreateChallenge(b *testing.B, s latchkey.Store) {
 		c.CodeHash = []byte(fmt.Sprintf("bench-%d", i))
 		m := newMessage(app.ID)
 		m.ID = fmt.Sprintf("bench-msg-%d", i)
-		if err := s.CreateChallenge(ctx(), c, &m); err != nil {
+		if err := s.CreateChallenge(ctx(), c, &m, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchCreateChallengeSpend is a send under limits: two counters (the
+// destination and the subject) read, each given an event, and written with
+// the challenge, as package ratelimit has a send do. The subjects rotate so
+// that each counter holds a few events, as under steady load.
+func benchCreateChallengeSpend(b *testing.B, s latchkey.Store) {
+	app, _ := benchFixture(b, s)
+	i := 0
+	for b.Loop() {
+		i++
+		subject := fmt.Sprintf("user:bench%d", i%64)
+		c := newChallenge(app.ID, subject, latchkey.KindOTP)
+		c.CodeHash = []byte(fmt.Sprintf("bench-%d", i))
+		spend := &latchkey.CounterUpdate{Keys: []string{app.ID + "/destination/" + subject, app.ID + "/subject/" + subject},
+			Update: func(cs []*latchkey.Counter) error {
+				for _, c := range cs {
+					c.Events = append(c.Events, base.Add(time.Duration(i)*time.Millisecond))
+					if len(c.Events) > 10 {
+						c.Events = c.Events[1:]
+					}
+					c.ExpiresAt = base.Add(24 * time.Hour)
+				}
+				return nil
+			}}
+		if err := s.CreateChallenge(ctx(), c, nil, spend); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchBlockedUntil is the read an authentication does before its code is
+// evaluated: the app's failure budget.
+func benchBlockedUntil(b *testing.B, s latchkey.Store) {
+	app, _ := benchFixture(b, s)
+	keys := []string{app.ID + "/failures/x"}
+	if err := s.UpdateCounters(ctx(), keys, capped(100)); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.BlockedUntil(ctx(), keys); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -87,7 +135,7 @@ func benchCreateChallenge(b *testing.B, s latchkey.Store) {
 
 func benchAttempt(b *testing.B, s latchkey.Store) {
 	app, u := benchFixture(b, s)
-	if err := s.CreateChallenge(ctx(), newChallenge(app.ID, "user:"+u.ID, latchkey.KindOTP), nil); err != nil {
+	if err := s.CreateChallenge(ctx(), newChallenge(app.ID, "user:"+u.ID, latchkey.KindOTP), nil, nil); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
@@ -158,7 +206,7 @@ func benchLogin(b *testing.B, s latchkey.Store) {
 		i++
 		c := newChallenge(app.ID, subject, latchkey.KindOTP)
 		c.UserID, c.CodeHash = u.ID, []byte(fmt.Sprintf("bench-login-%d", i))
-		if err := s.CreateChallenge(ctx(), c, nil); err != nil {
+		if err := s.CreateChallenge(ctx(), c, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 		sess, rt := newSession(app.ID, u.ID)

@@ -34,7 +34,7 @@ func testChallengeLifecycle(t *testing.T, s latchkey.Store) {
 	c.UserID, c.RequestID = u.ID, "req-1"
 	c.ApprovalData = json.RawMessage(`{"sum":"200"}`)
 	msg := newMessage(app.ID)
-	mustNoErr(t, s.CreateChallenge(ctx(), c, &msg), "CreateChallenge")
+	mustNoErr(t, s.CreateChallenge(ctx(), c, &msg, nil), "CreateChallenge")
 
 	got, err := s.GetLiveChallenge(ctx(), app.ID, latchkey.KindOTP, c.Subject)
 	mustNoErr(t, err, "GetLiveChallenge")
@@ -60,7 +60,7 @@ func testChallengeLifecycle(t *testing.T, s latchkey.Store) {
 
 	// A new challenge for the same subject replaces the old one.
 	c2 := newChallenge(app.ID, c.Subject, latchkey.KindOTP)
-	mustNoErr(t, s.CreateChallenge(ctx(), c2, nil), "CreateChallenge again")
+	mustNoErr(t, s.CreateChallenge(ctx(), c2, nil, nil), "CreateChallenge again")
 	live, err := s.GetLiveChallenge(ctx(), app.ID, latchkey.KindOTP, c.Subject)
 	mustNoErr(t, err, "GetLiveChallenge")
 	if live.ID != c2.ID {
@@ -75,7 +75,7 @@ func testChallengeLifecycle(t *testing.T, s latchkey.Store) {
 
 	// A link challenge for the same subject lives beside the passcode.
 	link := newChallenge(app.ID, c.Subject, latchkey.KindLink)
-	mustNoErr(t, s.CreateChallenge(ctx(), link, nil), "CreateChallenge link")
+	mustNoErr(t, s.CreateChallenge(ctx(), link, nil, nil), "CreateChallenge link")
 	if _, err := s.GetLiveChallenge(ctx(), app.ID, latchkey.KindOTP, c.Subject); err != nil {
 		t.Fatalf("a link replaced the passcode: %v", err)
 	}
@@ -88,13 +88,13 @@ func testChallengeLifecycle(t *testing.T, s latchkey.Store) {
 
 	dup := newChallenge(app.ID, "user:other", latchkey.KindOTP)
 	dup.CodeHash = c.CodeHash
-	wantErr(t, s.CreateChallenge(ctx(), dup, nil), latchkey.ErrConflict, "CreateChallenge with a taken code hash")
+	wantErr(t, s.CreateChallenge(ctx(), dup, nil, nil), latchkey.ErrConflict, "CreateChallenge with a taken code hash")
 
 	// Purging removes what is past use, consumed or expired unused, and
 	// keeps what is live.
 	stale := newChallenge(app.ID, "user:stale", latchkey.KindOTP)
 	stale.ExpiresAt = base.Add(time.Minute)
-	mustNoErr(t, s.CreateChallenge(ctx(), stale, nil), "CreateChallenge stale")
+	mustNoErr(t, s.CreateChallenge(ctx(), stale, nil, nil), "CreateChallenge stale")
 	n, err := s.DeleteExpiredChallenges(ctx(), base.Add(2*time.Minute))
 	mustNoErr(t, err, "DeleteExpiredChallenges")
 	if n != 3 {
@@ -112,7 +112,7 @@ func testChallengeLifecycle(t *testing.T, s latchkey.Store) {
 func testConcurrentConsume(t *testing.T, s latchkey.Store) {
 	app := mustCreateApp(t, s, "Race")
 	c := newChallenge(app.ID, "user:x", latchkey.KindLink)
-	mustNoErr(t, s.CreateChallenge(ctx(), c, nil), "CreateChallenge")
+	mustNoErr(t, s.CreateChallenge(ctx(), c, nil, nil), "CreateChallenge")
 	const n = 20
 	results := make(chan error, n)
 	var wg sync.WaitGroup
@@ -164,7 +164,7 @@ func testAttemptCounter(t *testing.T, s latchkey.Store) {
 		t.Fatalf("new counter = %+v, live %v; want zero and no challenge", c, live)
 	}
 	ch := newChallenge(app.ID, "user:a", latchkey.KindOTP)
-	mustNoErr(t, s.CreateChallenge(ctx(), ch, nil), "CreateChallenge")
+	mustNoErr(t, s.CreateChallenge(ctx(), ch, nil, nil), "CreateChallenge")
 
 	err := s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, "user:a", base, func(c *latchkey.AttemptCounter, l *latchkey.Challenge) (latchkey.AttemptResult, error) {
 		if l == nil || l.ID != ch.ID {
@@ -210,7 +210,7 @@ func testAttemptCounter(t *testing.T, s latchkey.Store) {
 // none is lost and exactly one consumes the challenge.
 func testConcurrentAttempts(t *testing.T, s latchkey.Store) {
 	app := mustCreateApp(t, s, "Hammer")
-	mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:h", latchkey.KindOTP), nil), "CreateChallenge")
+	mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:h", latchkey.KindOTP), nil, nil), "CreateChallenge")
 	const n = 200
 	var (
 		wg       sync.WaitGroup

@@ -17,7 +17,7 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 			m.NextAttemptAt = base.Add(time.Hour) // not due yet
 		}
 		c := newChallenge(app.ID, "user:o"+m.ID, latchkey.KindOTP)
-		mustNoErr(t, s.CreateChallenge(ctx(), c, &m), "CreateChallenge")
+		mustNoErr(t, s.CreateChallenge(ctx(), c, &m, nil), "CreateChallenge")
 		ids = append(ids, m.ID)
 	}
 	lease := base.Add(time.Minute)
@@ -85,7 +85,7 @@ func testConcurrentClaims(t *testing.T, s latchkey.Store) {
 	const messages = 30
 	for range messages {
 		m := newMessage(app.ID)
-		mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:"+m.ID, latchkey.KindOTP), &m), "CreateChallenge")
+		mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:"+m.ID, latchkey.KindOTP), &m, nil), "CreateChallenge")
 	}
 	var (
 		mu    sync.Mutex

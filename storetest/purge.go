@@ -21,13 +21,13 @@ func testPurgeLarge(t *testing.T, s latchkey.Store) {
 	for i := range purgeRows {
 		c := newChallenge(app.ID, fmt.Sprintf("user:purge%d", i), latchkey.KindOTP)
 		c.ExpiresAt = base.Add(time.Minute)
-		mustNoErr(t, s.CreateChallenge(ctx(), c, nil), "CreateChallenge")
+		mustNoErr(t, s.CreateChallenge(ctx(), c, nil, nil), "CreateChallenge")
 		sess, rt := newSession(app.ID, u.ID)
 		sess.ExpiresAt, rt.ExpiresAt = base.Add(time.Minute), base.Add(time.Minute)
 		mustNoErr(t, s.CreateSession(ctx(), sess, rt), "CreateSession")
 	}
 	live := newChallenge(app.ID, "user:live", latchkey.KindOTP)
-	mustNoErr(t, s.CreateChallenge(ctx(), live, nil), "CreateChallenge live")
+	mustNoErr(t, s.CreateChallenge(ctx(), live, nil, nil), "CreateChallenge live")
 	liveSession, liveRT := newSession(app.ID, u.ID)
 	mustNoErr(t, s.CreateSession(ctx(), liveSession, liveRT), "CreateSession live")
 

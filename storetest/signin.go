@@ -19,7 +19,7 @@ func signInFixture(t *testing.T, s latchkey.Store, name string) (latchkey.App, l
 	u := mustCreateUser(t, s, app.ID, fmt.Sprintf("signin%d@example.com", next()), "")
 	c := newChallenge(app.ID, "user:"+u.ID, latchkey.KindOTP)
 	c.UserID = u.ID
-	mustNoErr(t, s.CreateChallenge(ctx(), c, nil), "CreateChallenge")
+	mustNoErr(t, s.CreateChallenge(ctx(), c, nil, nil), "CreateChallenge")
 	return app, u, c
 }
 

@@ -56,6 +56,13 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Outbox", testOutbox},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"DevInbox", testDevInbox},
+		{"Counters", testCounters},
+		{"CounterRefusal", testCounterRefusal},
+		{"ConcurrentCounters", testConcurrentCounters},
+		{"ConcurrentMultiKeyCounters", testConcurrentMultiKeyCounters},
+		{"SpendWithChallenge", testSpendWithChallenge},
+		{"ConcurrentSpends", testConcurrentSpends},
+		{"PurgeCounters", testPurgeCounters},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,10 +116,19 @@ func newApp(name string) latchkey.App {
 		RedirectURIs:    []string{"https://app.example/complete"},
 		Resources:       []string{},
 		Policy:          latchkey.DefaultLoginPolicy(),
+		Limits:          defaultLimits(),
 		SecretRotatedAt: base,
 		CreatedAt:       base.Add(time.Duration(n) * time.Millisecond),
 		UpdatedAt:       base.Add(time.Duration(n) * time.Millisecond),
 	}
+}
+
+// defaultLimits are the default limits as a store reads them back: empty
+// lists, not nil.
+func defaultLimits() latchkey.Limits {
+	l := latchkey.DefaultLimits()
+	l.SMSCountries, l.TestIdentifiers = []string{}, []latchkey.TestIdentifier{}
+	return l
 }
 
 func mustCreateApp(t *testing.T, s latchkey.Store, name string) latchkey.App {

@@ -3,11 +3,13 @@ package users
 import (
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/nyaruka/phonenumbers"
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 )
@@ -61,6 +63,35 @@ func NormalizePhone(raw string) (string, error) {
 		return "", latchkey.Errorf(latchkey.CodeInvalid, "phone_number must be in E.164 format, like +14155550100")
 	}
 	return p, nil
+}
+
+// PhoneRegion tells where an E.164 number belongs, from libphonenumber's
+// metadata: its ISO 3166 region code ("GB"), or "" when no region claims it
+// (a non-geographic, unassigned or invalid number), and its country calling
+// code (44). Numbers sharing a calling code are told apart by their
+// national prefixes: +1 is the United States, Canada or one of the
+// Caribbean nations.
+func PhoneRegion(number string) (region string, callingCode int) {
+	n, err := phonenumbers.Parse(number, "")
+	if err != nil {
+		return "", 0
+	}
+	region = phonenumbers.GetRegionCodeForNumber(n)
+	if region == phonenumbers.UNKNOWN_REGION || region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY {
+		region = ""
+	}
+	return region, int(n.GetCountryCode())
+}
+
+// KnownCountry reports whether libphonenumber knows a country named the way
+// an SMS allowlist names it: an ISO 3166 region code ("GB") or a calling
+// code ("+44").
+func KnownCountry(c string) bool {
+	if code, ok := strings.CutPrefix(c, "+"); ok {
+		n, err := strconv.Atoi(code)
+		return err == nil && phonenumbers.GetSupportedCallingCodes()[n]
+	}
+	return phonenumbers.GetSupportedRegions()[c]
 }
 
 // maxUsernameLength bounds a username.

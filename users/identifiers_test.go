@@ -55,3 +55,38 @@ func TestNormalizePhone(t *testing.T) {
 		}
 	}
 }
+
+func TestPhoneRegion(t *testing.T) {
+	cases := []struct {
+		number string
+		region string
+		code   int
+	}{
+		{"+442079460958", "GB", 44},
+		{"+14155550100", "US", 1},
+		{"+16135550123", "CA", 1}, // Ottawa: +1 but not the US
+		{"+18765550123", "JM", 1}, // Jamaica shares +1 too
+		{"+33142685300", "FR", 33},
+		{"+882355000000", "", 882}, // international networks: no region
+		{"not a number", "", 0},
+	}
+	for _, tc := range cases {
+		region, code := users.PhoneRegion(tc.number)
+		if region != tc.region || code != tc.code {
+			t.Errorf("PhoneRegion(%q) = %q, %d; want %q, %d", tc.number, region, code, tc.region, tc.code)
+		}
+	}
+}
+
+func TestKnownCountry(t *testing.T) {
+	for _, c := range []string{"GB", "US", "+44", "+1", "+882"} {
+		if !users.KnownCountry(c) {
+			t.Errorf("KnownCountry(%q) = false; want true", c)
+		}
+	}
+	for _, c := range []string{"XX", "gb", "+999", "+", "44", ""} {
+		if users.KnownCountry(c) {
+			t.Errorf("KnownCountry(%q) = true; want false", c)
+		}
+	}
+}

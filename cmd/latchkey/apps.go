@@ -228,7 +228,10 @@ const updateUsage = `apps update APP [flags]
 
 Changes only what the flags name. New apps start with: otp-length 6, otp-expiry 5m,
 max-failures 3, lockout-duration 15m, magic-link-expiry 15m, access-token-ttl 1h,
-id-token-ttl 1h, refresh-token-ttl 336h (14 days), session-ttl 336h.`
+id-token-ttl 1h, refresh-token-ttl 336h (14 days), session-ttl 336h; and the limits
+resend-cooldown 30s, sends-per-hour 10, sends-per-day 30, sms-countries all,
+sms-daily-budget 0 (unlimited), sms-prefix-per-hour 20, max-failures-per-minute 1000,
+ip-sends-per-hour 1000, ip-failures-per-hour 500. A limit of 0 is off.`
 
 func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
 	fs := newFlagSet("apps update", updateUsage, e.stderr)
@@ -254,6 +257,7 @@ func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
 	c.durationFlag(fs, "session-ttl", "session lifetime", func(a *latchkey.App, d time.Duration) { a.Policy.SessionTTL = d })
 	c.boolFlag(fs, "hide-unknown-users", "answer sends for unknown identifiers as for real users, sending nothing", func(a *latchkey.App, b bool) { a.Policy.HideUnknownUsers = b })
 	c.boolFlag(fs, "public-signup", "create unknown users on their first send", func(a *latchkey.App, b bool) { a.Policy.PublicSignup = b })
+	c.limitFlags(fs, sys.keyring)
 	asJSON := fs.Bool("json", false, "print the updated app as JSON")
 	ref, code := oneAppArg(fs, args, e)
 	if code >= 0 {
@@ -268,6 +272,10 @@ func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
 			change(a)
 		}
 	})
+	if latchkey.ErrorCode(err) == latchkey.CodeInvalid {
+		fmt.Fprintln(e.stderr, "latchkey:", flagMessage(fs, latchkey.ErrorMessage(err)))
+		return exitError
+	}
 	if err != nil {
 		return fail(e, err)
 	}
@@ -317,6 +325,7 @@ type appView struct {
 	Resources    []string   `json:"resources"`
 	Management   bool       `json:"management"`
 	Policy       policyView `json:"policy"`
+	Limits       limitsView `json:"limits"`
 	SenderName   string     `json:"sender_name"`
 	LogoURL      string     `json:"logo_url"`
 	PrimaryColor string     `json:"primary_color"`
@@ -341,7 +350,7 @@ type policyView struct {
 func viewOf(a latchkey.App) appView {
 	p := a.Policy
 	return appView{AppID: a.ID, Name: a.Name, ClientID: a.ClientID, RedirectURIs: a.RedirectURIs, Resources: a.Resources,
-		Management: a.Management, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		Management: a.Management, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, Limits: limitsViewOf(a.Limits),
 		SenderName: a.Branding.SenderName, LogoURL: a.Branding.LogoURL, PrimaryColor: a.Branding.PrimaryColor,
 		Policy: policyView{OTPLength: p.OTPLength, OTPExpiry: p.OTPExpiry.String(), MaxFailures: p.MaxFailures,
 			LockoutDuration: p.LockoutDuration.String(), MagicLinkExpiry: p.MagicLinkExpiry.String(),
@@ -366,9 +375,12 @@ func printApp(w io.Writer, a latchkey.App, asJSON bool) int {
 		{"access_token_ttl", p.AccessTokenTTL}, {"id_token_ttl", p.IDTokenTTL},
 		{"refresh_token_ttl", p.RefreshTokenTTL}, {"session_ttl", p.SessionTTL},
 		{"hide_unknown_users", fmt.Sprint(p.HideUnknownUsers)}, {"public_signup", fmt.Sprint(p.PublicSignup)},
+	}
+	rows = append(rows, v.Limits.rows()...)
+	rows = append(rows, [][2]string{
 		{"sender_name", v.SenderName}, {"logo_url", v.LogoURL}, {"primary_color", v.PrimaryColor},
 		{"created_at", v.CreatedAt.Format(time.RFC3339)}, {"updated_at", v.UpdatedAt.Format(time.RFC3339)},
-	}
+	}...)
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
 	}

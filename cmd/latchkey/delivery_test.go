@@ -59,6 +59,7 @@ func mimeParts(t *testing.T, raw []byte) (text, html string, header mail.Header)
 func serverWithApp(t *testing.T, te *testEnv) (string, api) {
 	t.Helper()
 	creds := te.createApp("--name", "Mailer", "--redirect-uri", "http://localhost:8080/complete")
+	te.noResendCooldown(creds.AppID)
 	base := te.serve("serve")
 	cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: base + "/oidc/token"}
 	return base, api{t: t, base: base, http: cc.Client(context.Background())}

@@ -28,7 +28,17 @@ func devServer(t *testing.T) (string, credentials) {
 	if err != nil || json.Unmarshal(raw, &creds) != nil {
 		t.Fatalf("demo credentials: %v", err)
 	}
+	te.noResendCooldown(creds.ClientID)
 	return base, creds
+}
+
+// noResendCooldown turns the app's resend cooldown off: the tests' flows
+// send to one user faster than a person would, on the real clock.
+func (te *testEnv) noResendCooldown(app string) {
+	te.t.Helper()
+	if code, _, errOut := te.runCmd("apps", "update", app, "--resend-cooldown", "0"); code != exitOK {
+		te.t.Fatalf("apps update --resend-cooldown 0: %s", errOut)
+	}
 }
 
 // api calls the JSON API with an OAuth2 client that fetches and renews

@@ -143,7 +143,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 		t.Fatalf("the README's walkthrough failed: %v\n%s", err, out)
 	}
 	tokens := regexp.MustCompile(`"access_token":"eyJ[^"]+","id_token":"eyJ[^"]+","refresh_token":"[^"]+","token_type":"Bearer"`).FindAllString(string(out), -1)
-	if len(tokens) != 3 || !strings.Contains(string(out), "Signed ada@example.com in by email code, SMS code and magic link.") {
+	if len(tokens) != 3 || !strings.Contains(string(out), "Signed users in by email code, SMS code and magic link.") {
 		t.Fatalf("the walkthrough did not sign in by each of the three methods:\n%s", out)
 	}
 

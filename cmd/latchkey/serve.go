@@ -70,9 +70,11 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 }
 
 func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
+	sys.warnTestIdentifiers(ctx)
 	deps := httpapi.Deps{
 		Log: sys.log, Store: sys.store, OAuth: sys.oauth, Issuer: sys.issuer, Users: sys.users,
 		Login: sys.login, Sessions: sys.sessions, PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
+		TrustedProxies: sys.cfg.TrustedProxies,
 	}
 	if sys.cfg.Dev {
 		deps.DevInbox, deps.DevAppID = sys.store, sys.demoAppID
@@ -112,6 +114,23 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	}
 	sys.log.Info("stopped")
 	return nil
+}
+
+// warnTestIdentifiers logs a warning for every app with test identifiers:
+// their fixed codes log in without anything being delivered, which belongs
+// in CI and app store review, and nowhere else.
+func (s *system) warnTestIdentifiers(ctx context.Context) {
+	list, err := s.apps.List(ctx)
+	if err != nil {
+		s.log.Warn("list apps for test identifiers", "err", err)
+		return
+	}
+	for _, a := range list {
+		if n := len(a.Limits.TestIdentifiers); n > 0 {
+			s.log.Warn("app has test identifiers: their fixed passcodes log in without any delivery",
+				"app", a.ID, "name", a.Name, "count", n)
+		}
+	}
 }
 
 // maintenanceInterval is how often a node purges ended state, so the
@@ -159,9 +178,10 @@ func serveHelp(w io.Writer, name string) {
 	tw.Flush()
 }
 
-// purge removes state that has ended by now. Used codes and ended sessions
-// go at once: nothing reads them any more (a used code and a missing one get
-// the same answer). Delivered or failed outbox records and dev inbox
+// purge removes state that has ended by now. Used codes, ended sessions and
+// rate-limit counters whose windows have all ended go at once: nothing reads
+// them any more (a used code and a missing one get the same answer, and so
+// do an ended counter and a missing one). Delivered or failed outbox records and dev inbox
 // messages are kept for LATCHKEY_RECORD_RETENTION, for operators
 // investigating.
 func (s *system) purge(ctx context.Context, now time.Time) {
@@ -172,6 +192,7 @@ func (s *system) purge(ctx context.Context, now time.Time) {
 	}{
 		{"challenges", s.store.DeleteExpiredChallenges, now},
 		{"sessions", s.store.DeleteEndedSessions, now},
+		{"rate-limit counters", s.store.DeleteExpiredCounters, now},
 		{"messages", s.store.DeleteFinishedMessages, now.Add(-s.cfg.Retention)},
 		{"dev inbox messages", s.store.DeleteDevMessages, now.Add(-s.cfg.Retention)},
 	}

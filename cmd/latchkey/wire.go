@@ -19,6 +19,7 @@ import (
 	"github.com/latchkeyhq/latchkey/login"
 	"github.com/latchkeyhq/latchkey/oauth2"
 	"github.com/latchkeyhq/latchkey/postgres"
+	"github.com/latchkeyhq/latchkey/ratelimit"
 	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/sqlite"
@@ -131,10 +132,11 @@ func (s *system) init(ctx context.Context, e env) error {
 		return err
 	}
 	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: senders, Log: s.log, Now: e.now, Rand: e.rand})
+	limiter := ratelimit.New(ratelimit.Config{Store: s.store, Keyring: s.keyring, Log: s.log, Now: e.now})
 	s.login = login.New(login.Config{Store: s.store, Users: s.users, Sessions: s.sessions, Keyring: s.keyring,
-		Delivery: s.outbox, PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
+		Delivery: s.outbox, Limiter: limiter, PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
 	s.oauth = oauth2.NewServer(oauth2.Config{Apps: s.apps, Store: s.store, Issuer: s.issuer, TenantID: s.tenantID,
-		Now: e.now, Rand: e.rand, ClientTokenTTL: s.cfg.ClientTTL, Sessions: s.sessions})
+		Now: e.now, Rand: e.rand, ClientTokenTTL: s.cfg.ClientTTL, Sessions: s.sessions, Limiter: limiter})
 	return nil
 }
 
