@@ -15,7 +15,7 @@ var appColumnNames = []string{"id", "client_id", "name", "secret_hash", "redirec
 	"otp_length", "otp_expiry_ms", "max_failures", "lockout_ms", "magic_link_expiry_ms",
 	"access_token_ttl_ms", "id_token_ttl_ms", "refresh_token_ttl_ms", "session_ttl_ms",
 	"hide_unknown_users", "public_signup", "secret_rotated_at", "created_at", "updated_at",
-	"sender_name", "logo_url", "primary_color"}
+	"sender_name", "logo_url", "primary_color", "secret_generation"}
 
 var (
 	appColumns = strings.Join(appColumnNames, ", ")
@@ -40,7 +40,7 @@ func appRow(a latchkey.App) ([]any, error) {
 		p.OTPLength, durMS(p.OTPExpiry), p.MaxFailures, durMS(p.LockoutDuration), durMS(p.MagicLinkExpiry),
 		durMS(p.AccessTokenTTL), durMS(p.IDTokenTTL), durMS(p.RefreshTokenTTL), durMS(p.SessionTTL),
 		p.HideUnknownUsers, p.PublicSignup, ms(a.SecretRotatedAt), ms(a.CreatedAt), ms(a.UpdatedAt),
-		a.Branding.SenderName, a.Branding.LogoURL, a.Branding.PrimaryColor}, nil
+		a.Branding.SenderName, a.Branding.LogoURL, a.Branding.PrimaryColor, a.SecretGeneration}, nil
 }
 
 // nonNil stores a nil list as [] rather than null.
@@ -64,7 +64,7 @@ func scanApp(row scanner) (latchkey.App, error) {
 		&p.OTPLength, &otpExpiry, &p.MaxFailures, &lockout, &linkExpiry,
 		&accessTTL, &idTTL, &refreshTTL, &sessionTTL,
 		&p.HideUnknownUsers, &p.PublicSignup, &rotated, &created, &updated,
-		&a.Branding.SenderName, &a.Branding.LogoURL, &a.Branding.PrimaryColor)
+		&a.Branding.SenderName, &a.Branding.LogoURL, &a.Branding.PrimaryColor, &a.SecretGeneration)
 	if err != nil {
 		return latchkey.App{}, translate(err)
 	}

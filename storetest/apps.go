@@ -18,6 +18,7 @@ func testAppCRUD(t *testing.T, s latchkey.Store) {
 	a.Management = true
 	a.Policy.OTPLength = 8
 	a.Policy.HideUnknownUsers = true
+	a.SecretGeneration = 1 << 40 // past 32 bits: a store keeps all 64
 	a.Branding = latchkey.Branding{SenderName: "Demo Team", LogoURL: "https://demo.example/logo.png", PrimaryColor: "#123456"}
 	mustNoErr(t, s.CreateApp(ctx(), a), "CreateApp")
 
@@ -45,12 +46,14 @@ func testAppCRUD(t *testing.T, s latchkey.Store) {
 		app.RedirectURIs = nil
 		app.Policy.MaxFailures = 7
 		app.Branding.PrimaryColor = "#abc"
+		app.SecretGeneration++
 		app.UpdatedAt = base.Add(time.Hour)
 		return nil
 	})
 	mustNoErr(t, err, "UpdateApp")
-	if updated.Name != "Renamed" || updated.ClientID != a.ClientID || updated.Policy.MaxFailures != 7 {
-		t.Fatalf("UpdateApp returned %+v; want new name and policy, unchanged client ID", updated)
+	if updated.Name != "Renamed" || updated.ClientID != a.ClientID || updated.Policy.MaxFailures != 7 ||
+		updated.SecretGeneration != a.SecretGeneration+1 {
+		t.Fatalf("UpdateApp returned %+v; want new name, policy and secret generation, unchanged client ID", updated)
 	}
 	got, err = s.GetApp(ctx(), a.ID)
 	mustNoErr(t, err, "GetApp after update")

@@ -25,6 +25,9 @@ type testEnv struct {
 	vars   map[string]string
 	stdout *syncBuffer
 	stderr *syncBuffer
+	// now, when set, is the clock of the commands run from then on
+	// (time.Now otherwise); a server already started keeps its own.
+	now func() time.Time
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -37,9 +40,13 @@ func newTestEnv(t *testing.T) *testEnv {
 }
 
 func (te *testEnv) env() env {
+	now := te.now
+	if now == nil {
+		now = time.Now
+	}
 	return env{
 		getenv: func(k string) string { return te.vars[k] },
-		stdout: te.stdout, stderr: te.stderr, now: time.Now, rand: rand.Reader,
+		stdout: te.stdout, stderr: te.stderr, now: now, rand: rand.Reader,
 	}
 }
 
