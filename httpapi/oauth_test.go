@@ -269,6 +269,11 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		t.Fatalf("discovery document %s", resp.body)
 	}
 	jwks := h.callWith("", http.MethodGet, "/cis/oidc/jwks", nil).wantStatus(http.StatusOK)
+	// A key rotation waits out this lifetime (token.JWKSMaxAge) before a
+	// newly published key signs.
+	if got := jwks.header.Get("Cache-Control"); got != "public, max-age=300" {
+		t.Errorf("JWKS Cache-Control = %q; want public, max-age=300", got)
+	}
 	keys := jwks.json()["keys"].([]any)
 	if len(keys) != 2 {
 		t.Fatalf("JWKS has %d keys; want the current and the next", len(keys))

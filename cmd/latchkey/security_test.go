@@ -87,3 +87,60 @@ func jwtClaims(t *testing.T, raw string) map[string]any {
 	}
 	return claims
 }
+
+// TestKeysRotateWaitsForTheNextKey runs `latchkey keys rotate` at chosen
+// times: refused while the next key has been published for less than the
+// JWKS cache lifetime plus LATCHKEY_KEY_REFRESH, saying how long it has been
+// and when a rotation will be allowed; allowed after; refused again at once;
+// forced with a warning; and after an algorithm change, refused until the
+// new algorithm's next key has waited too.
+func TestKeysRotateWaitsForTheNextKey(t *testing.T) {
+	te := newTestEnv(t)
+	start := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) { te.now = func() time.Time { return start.Add(d) } }
+	at(0) // the first command creates the current and next keys
+	if code, _, errOut := te.runCmd("keys", "list"); code != exitOK {
+		t.Fatalf("keys list: %d %s", code, errOut)
+	}
+
+	at(90 * time.Second)
+	code, out, errOut := te.runCmd("keys", "rotate")
+	if code != exitError || out != "" {
+		t.Fatalf("early rotation: exit %d, stdout %q; want exit 1 and nothing done", code, out)
+	}
+	for _, want := range []string{"refusing to rotate", "published for 1m30s", "at least 5m30s", "JWKS cache lifetime, 5m0s",
+		"LATCHKEY_KEY_REFRESH, 30s", "allowed from 2026-07-01T12:05:30Z (in 4m0s)", "--force"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("refusal %q does not say %q", errOut, want)
+		}
+	}
+
+	at(330 * time.Second)
+	if code, out, errOut = te.runCmd("keys", "rotate"); code != exitOK || !strings.Contains(out, "published for 5m30s before use") || errOut != "" {
+		t.Fatalf("rotation once allowed: %d %q %q", code, out, errOut)
+	}
+	at(331 * time.Second)
+	if code, _, errOut = te.runCmd("keys", "rotate"); code != exitError || !strings.Contains(errOut, "published for 1s") {
+		t.Fatalf("second rotation 1s later: %d %q; want a refusal", code, errOut)
+	}
+	code, out, errOut = te.runCmd("keys", "rotate", "--force")
+	if code != exitOK || !strings.Contains(out, "published for 1s before use") ||
+		!strings.Contains(errOut, "Warning") || !strings.Contains(errOut, "reject the tokens it signs") || !strings.Contains(errOut, "2026-07-01T12:11:00Z") {
+		t.Fatalf("forced rotation: %d %q %q; want it done with a warning of what fails until when", code, out, errOut)
+	}
+
+	// LATCHKEY_SIGNING_ALG changes: the next key is replaced by an ES256
+	// one, which waits out the minimum from its own publication.
+	te.vars["LATCHKEY_SIGNING_ALG"] = "ES256"
+	at(time.Hour)
+	if code, _, errOut = te.runCmd("keys", "rotate"); code != exitError ||
+		!strings.Contains(errOut, "from RS256 to ES256") || !strings.Contains(errOut, "published for 0s") {
+		t.Fatalf("rotation with a new algorithm: %d %q; want a refusal that publishes the ES256 key first", code, errOut)
+	}
+	at(time.Hour + 330*time.Second)
+	code, out, _ = te.runCmd("keys", "rotate", "--json")
+	var rot map[string]map[string]any
+	if code != exitOK || json.Unmarshal([]byte(out), &rot) != nil || rot["current"]["alg"] != "ES256" || rot["next"]["alg"] != "ES256" {
+		t.Fatalf("rotation after the wait: %d %s; want ES256 current and next keys", code, out)
+	}
+}
