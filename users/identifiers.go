@@ -49,7 +49,7 @@ func CanonicalEmail(raw string) (display, key string, err error) {
 	if !ok {
 		return "", "", invalid
 	}
-	key = localKey(local) + "@" + asciiDomain
+	key = foldKey(local) + "@" + asciiDomain
 	if len(key) > maxEmailLength {
 		return "", "", invalid
 	}
@@ -72,10 +72,12 @@ func emailDomain(domain string) (string, bool) {
 	return ascii, true
 }
 
-// localKey folds a local part: NFC, lower case, and NFC again, since
-// lower-casing can leave a string that is not in NFC.
-func localKey(local string) string {
-	return norm.NFC.String(strings.ToLower(norm.NFC.String(local)))
+// foldKey folds what people may type in several ways into one key: NFC,
+// lower case, and NFC again, since lower-casing can leave a string that is
+// not in NFC ("İ̑" lowers to "ȋ", which composes to "ȋ"); without the
+// second pass a key would not be its own key.
+func foldKey(s string) string {
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(s)))
 }
 
 // e164 is a phone number in E.164: a plus, a country code not starting with
@@ -101,13 +103,13 @@ func NormalizePhone(raw string) (string, error) {
 const maxUsernameLength = 128
 
 // CanonicalUsername returns the username as written (trimmed) and its key:
-// NFC, lower case.
+// NFC, lower case (foldKey).
 func CanonicalUsername(raw string) (display, key string, err error) {
 	display = strings.TrimSpace(raw)
 	if display == "" || utf8.RuneCountInString(display) > maxUsernameLength || hasControl(display) || !utf8.ValidString(display) {
 		return "", "", latchkey.Errorf(latchkey.CodeInvalid, "username must be 1 to %d printable characters", maxUsernameLength)
 	}
-	return display, strings.ToLower(norm.NFC.String(display)), nil
+	return display, foldKey(display), nil
 }
 
 func hasControl(s string) bool {
@@ -125,5 +127,5 @@ func hasInvisible(s string) bool {
 // matched against: NFC and lower case, like email keys; phone prefixes are
 // digits and "+" and pass unchanged.
 func prefixKey(p string) string {
-	return strings.ToLower(norm.NFC.String(strings.TrimSpace(p)))
+	return foldKey(strings.TrimSpace(p))
 }
