@@ -48,7 +48,6 @@ type harness struct {
 // harnessOptions vary the harness.
 type harnessOptions struct {
 	noDelivery bool // no provider: as a server outside dev mode
-	noLogs     bool // discard the logs, which a fuzzer's millions of requests would pile up
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -78,11 +77,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	}
 	h.issuer = token.NewIssuer(h.keys, publicURL+"/cis/oidc", clock.Now)
 	h.apps = apps.NewService(store, keyring, clock.Now, rand.Reader)
-	var logs io.Writer = h.logs
-	if opts.noLogs {
-		logs = io.Discard
-	}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	senders := map[latchkey.Channel][]delivery.Sender{}
 	var devInbox latchkey.DevInboxStore
 	if !opts.noDelivery {
