@@ -27,8 +27,14 @@ type App struct {
 	Policy     LoginPolicy
 	Limits     Limits
 	Branding   Branding
-	// SecretRotatedAt invalidates every client access token issued before
-	// it: a rotated secret also ends the tokens the old one obtained.
+	// SecretGeneration counts the app's secret rotations. Client access
+	// tokens carry the generation of the secret that obtained them, and
+	// only tokens of the current generation are accepted: a rotated secret
+	// also ends every token the old one obtained, whenever it was minted.
+	SecretGeneration int64
+	// SecretRotatedAt is when the secret was last set. Tokens of
+	// generation 0, which include those minted before generations existed,
+	// must also not predate it.
 	SecretRotatedAt time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time

@@ -133,8 +133,9 @@ func (s *Service) Update(ctx context.Context, ref string, change func(*latchkey.
 	})
 }
 
-// RotateSecret gives the app a new client secret. The old secret stops
-// working at once, and so does every client access token obtained before.
+// RotateSecret gives the app a new client secret and the next secret
+// generation. The old secret stops working at once, and so does every client
+// access token it obtained, since those carry the old generation.
 func (s *Service) RotateSecret(ctx context.Context, ref string) (latchkey.App, Credentials, error) {
 	secret, err := secrets.Token(s.rand, secretBytes)
 	if err != nil {
@@ -147,6 +148,7 @@ func (s *Service) RotateSecret(ctx context.Context, ref string) (latchkey.App, C
 	app, err = s.store.UpdateApp(ctx, app.ID, func(a *latchkey.App) error {
 		now := s.now()
 		a.SecretHash, a.SecretRotatedAt, a.UpdatedAt = s.keyring.Hash(secretPurpose, secret), now, now
+		a.SecretGeneration++
 		return nil
 	})
 	if err != nil {

@@ -142,8 +142,9 @@ type SMS struct {
 }
 
 // ComposeSMS renders a login SMS: by default the code, the app's name and
-// the expiry; a custom message has {otp} and {app} replaced.
-func ComposeSMS(s SMS) Content {
+// the expiry; a custom message has {otp} and {app} replaced. The text as
+// sent must fit in MaxSMSSegments.
+func ComposeSMS(s SMS) (Content, error) {
 	text := s.Code + " is your " + s.AppName + " sign-in code. It expires in " + humanDuration(s.Expiry) + "."
 	var from string
 	if s.Custom != nil {
@@ -152,5 +153,10 @@ func ComposeSMS(s SMS) Content {
 		}
 		from = s.Custom.SenderID
 	}
-	return Content{Text: text, From: from}
+	if seg := CountSMSSegments(text); seg.Count > MaxSMSSegments {
+		return Content{}, latchkey.Errorf(latchkey.CodeInvalid,
+			"custom_sms_input.custom_message would be sent as %d SMS (%d %s units once {app} and {otp} are filled in); the limit is %d: %d characters in GSM-7, or %d in UCS-2 (any character outside GSM-7, such as an emoji)",
+			seg.Count, seg.Units, seg.Encoding, MaxSMSSegments, MaxSMSSegments*gsm7Part, MaxSMSSegments*ucs2Part)
+	}
+	return Content{Text: text, From: from}, nil
 }

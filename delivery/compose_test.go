@@ -55,14 +55,17 @@ func TestDefaultEmailsAndSMS(t *testing.T) {
 	golden(t, "link_email.html", link.HTML)
 	golden(t, "link_email.txt", link.Text)
 
-	sms := delivery.ComposeSMS(delivery.SMS{AppName: "Shop", Code: "042317", Expiry: 5 * time.Minute})
+	sms, err := delivery.ComposeSMS(delivery.SMS{AppName: "Shop", Code: "042317", Expiry: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
 	golden(t, "otp.sms", sms.Text)
 	if !strings.Contains(sms.Text, "042317") || !strings.Contains(sms.Text, "Shop") {
 		t.Fatalf("SMS %q lacks the code or the app's name", sms.Text)
 	}
-	custom := delivery.ComposeSMS(delivery.SMS{AppName: "Shop", Code: "042317",
+	custom, err := delivery.ComposeSMS(delivery.SMS{AppName: "Shop", Code: "042317",
 		Custom: &delivery.SMSInput{CustomMessage: "{app}: {otp} ({otp})", SenderID: "SHOP"}})
-	if custom.Text != "Shop: 042317 (042317)" || custom.From != "SHOP" {
+	if err != nil || custom.Text != "Shop: 042317 (042317)" || custom.From != "SHOP" {
 		t.Fatalf("custom SMS %+v", custom)
 	}
 }

@@ -82,12 +82,13 @@ func TestThreeNodesActAsOne(t *testing.T) {
 	cl.must(cl.post(b.url+"/cis/v1/auth/token/refresh", map[string]any{"refresh_token": tokens["refresh_token"]}), 400)
 	cl.must(cl.post(n3.url+"/cis/v1/auth/token/refresh", map[string]any{"refresh_token": refreshed["refresh_token"]}), 400)
 
-	// Rotate keys with the CLI: within LATCHKEY_KEY_REFRESH (1s here) every
-	// node signs with the new key, and tokens signed before still verify
-	// on every node.
+	// Rotate keys with the CLI (forced: the next key was published
+	// moments ago, and these nodes cache no JWKS): within
+	// LATCHKEY_KEY_REFRESH (1s here) every node signs with the new key, and
+	// tokens signed before still verify on every node.
 	before := tokens["access_token"].(string)
 	oldKid := kidOf(t, before)
-	c.command(c.dbURL, "keys", "rotate")
+	c.command(c.dbURL, "keys", "rotate", "--force")
 	deadline := time.Now().Add(10 * time.Second)
 	for _, n := range []*node{a, b, n3} {
 		for {

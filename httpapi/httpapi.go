@@ -75,7 +75,11 @@ type appEndpoint func(w http.ResponseWriter, r *http.Request, app latchkey.App) 
 func (h *handler) public(fam family, maxBody int64, fn endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if err := fn(w, r); err != nil {
+		err := checkURL(r)
+		if err == nil {
+			err = fn(w, r)
+		}
+		if err != nil {
 			h.writeError(w, r, fam, err)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 
 	"github.com/latchkeyhq/latchkey"
 )
@@ -38,6 +39,9 @@ func decodeJSON(r *http.Request, v any) error {
 			return errTooLarge
 		}
 		return latchkey.Errorf(latchkey.CodeInvalid, "the request body must hold a single JSON object")
+	}
+	if hasBadText(reflect.ValueOf(v)) {
+		return errBadText
 	}
 	return nil
 }

@@ -194,6 +194,39 @@ func TestSMSAndDirectChannels(t *testing.T) {
 	}
 }
 
+// TestCustomSMSIsLimitedAsSent sends a custom_message within 140 characters
+// that {app} makes four SMS long: 400 system_invalid_input naming the limit
+// and the length, for a known and a hidden unknown number alike, and
+// nothing delivered; a message within three SMS is delivered as composed.
+func TestCustomSMSIsLimitedAsSent(t *testing.T) {
+	h := newHarness(t)
+	c := h.newClient("Shopping Centre Mall", false)
+	if _, err := h.apps.Update(context.Background(), c.app.ID, func(a *appT) { a.Policy.HideUnknownUsers = true }); err != nil {
+		t.Fatal(err)
+	}
+	c.mustUser(map[string]any{"phone_number": "+14155550100"})
+	send := func(number, message string) response {
+		return c.sendOTP(map[string]any{"channel": "sms", "identifier": number, "identifier_type": "phone_number",
+			"custom_sms_input": map[string]any{"custom_message": message}})
+	}
+	tooLong := "{otp}" + strings.Repeat("{app}", 27)
+	for _, number := range []string{"+14155550100", "+14155550199"} {
+		msg := send(number, tooLong).wantCode(http.StatusBadRequest, "system_invalid_input").json()["message"].(string)
+		for _, want := range []string{"4 SMS", "546 GSM-7 units", "the limit is 3"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("send to %s: message %q does not say %q", number, msg, want)
+			}
+		}
+	}
+	if n := len(h.inbox()); n != 0 {
+		t.Fatalf("refused sends delivered %d messages", n)
+	}
+	send("+14155550100", "🔑 {otp} is your {app} code").wantStatus(http.StatusOK)
+	if text := h.inbox()[0]["text"].(string); !strings.HasSuffix(text, " is your Shopping Centre Mall code") {
+		t.Fatalf("delivered SMS %q", text)
+	}
+}
+
 func TestSendOTPErrors(t *testing.T) {
 	h := newHarness(t)
 	c := h.newClient("Errors", false)

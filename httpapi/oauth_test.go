@@ -193,6 +193,47 @@ func TestBearerAuthentication(t *testing.T) {
 	wantInvalid("revoked app", d.token)
 }
 
+// TestSecretRotationEndsTokensOfTheSameInstant mints a client token, rotates
+// the secret in the same instant (the same second of "iat"), and checks that
+// within the bearer cache's bound the old token is refused on every call,
+// while a token of the new secret, minted in that instant too, works.
+func TestSecretRotationEndsTokensOfTheSameInstant(t *testing.T) {
+	h := newHarness(t)
+	c := h.newClient("Rotating", false)
+	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusOK) // now cached
+	// A token minted before secret generations existed carries none: it
+	// keeps working until the app's first rotation.
+	legacy := decodeClaims(t, c.token)
+	delete(legacy, "secret_gen")
+	legacyToken := mustSignType(t, h, token.TypeAccessToken, legacy)
+	h.callWith(legacyToken, http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusOK)
+
+	_, creds, err := h.apps.RotateSecret(context.Background(), c.app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := c.token
+	c.creds = creds
+	c.token = c.clientToken()
+	if decodeClaims(t, old)["iat"] != decodeClaims(t, c.token)["iat"] {
+		t.Fatal("the tokens before and after the rotation were minted in different seconds; the test needs one")
+	}
+	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusOK)
+
+	h.clock.Advance(appChangeDelay)
+	resp := h.callWith(old, http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusUnauthorized)
+	if resp.json()["message"] != "Invalid token" {
+		t.Fatalf("old token after rotation: %s", resp.body)
+	}
+	h.callWith(legacyToken, http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusUnauthorized)
+	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusOK)
+	if _, _, err := h.apps.RotateSecret(context.Background(), c.app.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(appChangeDelay)
+	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusUnauthorized)
+}
+
 func mustSignType(t testing.TB, h *harness, typ string, claims map[string]any) string {
 	t.Helper()
 	raw, err := h.issuer.Sign(context.Background(), typ, claims)
@@ -232,6 +273,11 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		t.Fatalf("discovery document %s", resp.body)
 	}
 	jwks := h.callWith("", http.MethodGet, "/cis/oidc/jwks", nil).wantStatus(http.StatusOK)
+	// A key rotation waits out this lifetime (token.JWKSMaxAge) before a
+	// newly published key signs.
+	if got := jwks.header.Get("Cache-Control"); got != "public, max-age=300" {
+		t.Errorf("JWKS Cache-Control = %q; want public, max-age=300", got)
+	}
 	keys := jwks.json()["keys"].([]any)
 	if len(keys) != 2 {
 		t.Fatalf("JWKS has %d keys; want the current and the next", len(keys))

@@ -3,8 +3,11 @@ package httpapi
 import (
 	"net/http"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/latchkeyhq/latchkey/oauth2"
+	"github.com/latchkeyhq/latchkey/token"
 )
 
 // token is the OAuth 2.0 token endpoint.
@@ -23,9 +26,10 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// jwksMaxAge is how long verifiers may cache the JWKS and discovery: well
-// under the time a next key is published before it signs.
-const jwksMaxAge = "public, max-age=300"
+// jwksMaxAge lets verifiers cache the JWKS and discovery for
+// token.JWKSMaxAge, which a key rotation waits out (with the key refresh
+// interval) before a newly published key signs.
+var jwksMaxAge = "public, max-age=" + strconv.Itoa(int(token.JWKSMaxAge/time.Second))
 
 // jwks publishes the signing keys.
 func (h *handler) jwks(w http.ResponseWriter, r *http.Request) error {

@@ -189,19 +189,21 @@ func (s *Service) newChallenge(app latchkey.App, t target, kind latchkey.Challen
 // otpMessage composes the message that carries a passcode; nil for the
 // direct channel.
 func (s *Service) otpMessage(app latchkey.App, c latchkey.Challenge, code string, req SendOTP) (*latchkey.Message, error) {
-	var content delivery.Content
+	var (
+		content delivery.Content
+		err     error
+	)
 	switch c.Channel {
 	case latchkey.ChannelEmail:
-		var err error
 		content, err = delivery.ComposeEmail(delivery.Email{AppName: app.Name, Branding: app.Branding, Code: code,
 			Expiry: c.ExpiresAt.Sub(c.CreatedAt), Custom: req.EmailContent})
-		if err != nil {
-			return nil, err
-		}
 	case latchkey.ChannelSMS:
-		content = delivery.ComposeSMS(delivery.SMS{AppName: app.Name, Code: code, Expiry: c.ExpiresAt.Sub(c.CreatedAt), Custom: req.CustomSMS})
+		content, err = delivery.ComposeSMS(delivery.SMS{AppName: app.Name, Code: code, Expiry: c.ExpiresAt.Sub(c.CreatedAt), Custom: req.CustomSMS})
 	default:
 		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	return s.message(app, c, content)
 }

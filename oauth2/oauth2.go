@@ -214,6 +214,10 @@ type ClientClaims struct {
 	TenantID  string `json:"tid"`
 	Scope     string `json:"scope"`
 	GrantType string `json:"gty"`
+	// SecretGeneration is the app's secret generation when the token was
+	// minted; a token of another generation than the app's is refused.
+	// Tokens minted before generations existed carry none: 0.
+	SecretGeneration int64 `json:"secret_gen"`
 }
 
 // clientCredentials is the client_credentials grant (RFC 6749 §4.4): an
@@ -238,7 +242,7 @@ func (g clientCredentials) Issue(ctx context.Context, app latchkey.App, req Toke
 		Standard: token.Standard{Issuer: cfg.Issuer.URL(), Subject: app.ClientID, Audience: aud,
 			IssuedAt: now.Unix(), Expiry: now.Add(cfg.ClientTokenTTL).Unix(), ID: jti},
 		ClientID: app.ClientID, AppID: app.ID, AppName: app.Name, TenantID: cfg.TenantID,
-		GrantType: GrantClientCredentials,
+		GrantType: GrantClientCredentials, SecretGeneration: app.SecretGeneration,
 	}
 	raw, err := cfg.Issuer.Sign(ctx, token.TypeAccessToken, claims)
 	if err != nil {
@@ -258,9 +262,9 @@ func invalidToken(cause error) *latchkey.Error {
 
 // AuthenticateBearer checks an Authorization header carrying a client access
 // token for Latchkey's API: signature, type, issuer, expiry, audience and
-// grant, then that the app still exists and the token predates no secret
-// rotation. It returns the calling app. Verified tokens and their apps are
-// cached (see cache.go).
+// grant, then that the app still exists and the token was obtained with its
+// current secret. It returns the calling app. Verified tokens and their apps
+// are cached (see cache.go).
 func (s *Server) AuthenticateBearer(ctx context.Context, header string) (latchkey.App, error) {
 	scheme, raw, ok := strings.Cut(header, " ")
 	raw = strings.TrimSpace(raw)
@@ -289,10 +293,24 @@ func (s *Server) AuthenticateBearer(ctx context.Context, header string) (latchke
 		s.cache.put(key, *entry, now)
 	}
 	c, app := entry.claims, entry.app
-	if app.ID != c.AppID || c.IssuedAt < app.SecretRotatedAt.Unix() {
+	if app.ID != c.AppID || !obtainedWithCurrentSecret(c, app) {
 		return latchkey.App{}, invalidToken(errors.New("token predates the app's secret rotation or names another app"))
 	}
 	return app, nil
+}
+
+// obtainedWithCurrentSecret reports whether the token was minted with the
+// app's present secret. The generation decides, whatever the timing: a
+// rotation ends even a token minted in the same instant. Generation 0 also
+// covers tokens minted before generations existed, which carry none; for
+// those the old rule still holds, that the token must not predate the last
+// rotation (compared in whole seconds, as "iat" is), so that upgrading
+// revives no token a rotation had ended.
+func obtainedWithCurrentSecret(c ClientClaims, app latchkey.App) bool {
+	if c.SecretGeneration != app.SecretGeneration {
+		return false
+	}
+	return c.SecretGeneration > 0 || c.IssuedAt >= app.SecretRotatedAt.Unix()
 }
 
 // verifyClientToken checks a token's signature and claims.

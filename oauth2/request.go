@@ -6,6 +6,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode/utf8"
 )
 
 // ParseTokenRequest reads a token endpoint request: a form-encoded POST body,
@@ -79,7 +81,21 @@ func parseClientRequest(r *http.Request) (TokenRequest, error) {
 	if err := applyBasic(r, &req); err != nil {
 		return TokenRequest{}, err
 	}
+	for name, v := range params {
+		if !validText(name) || !validText(v) {
+			return TokenRequest{}, errorf("invalid_request", 400, "parameters must be UTF-8 text without NUL characters")
+		}
+	}
+	if !validText(req.ClientID) || !validText(req.ClientSecret) {
+		return TokenRequest{}, &Error{Code: "invalid_client", Status: 401, Basic: req.UsedBasic, Description: "malformed client credentials"}
+	}
 	return req, nil
+}
+
+// validText reports whether s is UTF-8 without NUL, as every value stored
+// or looked up must be.
+func validText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // applyBasic takes the client credentials from HTTP Basic authentication,

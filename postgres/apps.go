@@ -17,7 +17,8 @@ var appColumnNames = []string{"id", "client_id", "name", "secret_hash", "redirec
 	"hide_unknown_users", "public_signup", "secret_rotated_at", "created_at", "updated_at",
 	"sender_name", "logo_url", "primary_color",
 	"resend_cooldown_ms", "sends_per_hour", "sends_per_day", "sms_countries", "sms_daily_budget",
-	"sms_prefix_per_hour", "max_failures_per_minute", "ip_sends_per_hour", "ip_failures_per_hour", "test_identifiers"}
+	"sms_prefix_per_hour", "max_failures_per_minute", "ip_sends_per_hour", "ip_failures_per_hour", "test_identifiers",
+	"secret_generation"}
 
 var (
 	appColumns = strings.Join(appColumnNames, ", ")
@@ -52,7 +53,8 @@ func appRow(a latchkey.App) ([]any, error) {
 		p.HideUnknownUsers, p.PublicSignup, ms(a.SecretRotatedAt), ms(a.CreatedAt), ms(a.UpdatedAt),
 		a.Branding.SenderName, a.Branding.LogoURL, a.Branding.PrimaryColor,
 		durMS(l.ResendCooldown), l.SendsPerHour, l.SendsPerDay, countries, l.SMSDailyBudget,
-		l.SMSPrefixPerHour, l.MaxFailuresPerMinute, l.IPSendsPerHour, l.IPFailuresPerHour, testIDs}, nil
+		l.SMSPrefixPerHour, l.MaxFailuresPerMinute, l.IPSendsPerHour, l.IPFailuresPerHour, testIDs,
+		a.SecretGeneration}, nil
 }
 
 // nonNilTestIDs stores no test identifiers as [] rather than null.
@@ -88,7 +90,8 @@ func scanApp(row scanner) (latchkey.App, error) {
 		&p.HideUnknownUsers, &p.PublicSignup, &rotated, &created, &updated,
 		&a.Branding.SenderName, &a.Branding.LogoURL, &a.Branding.PrimaryColor,
 		&cooldown, &l.SendsPerHour, &l.SendsPerDay, &countries, &l.SMSDailyBudget,
-		&l.SMSPrefixPerHour, &l.MaxFailuresPerMinute, &l.IPSendsPerHour, &l.IPFailuresPerHour, &testIDs)
+		&l.SMSPrefixPerHour, &l.MaxFailuresPerMinute, &l.IPSendsPerHour, &l.IPFailuresPerHour, &testIDs,
+		&a.SecretGeneration)
 	if err != nil {
 		return latchkey.App{}, translate(err)
 	}

@@ -18,6 +18,7 @@ func testAppCRUD(t *testing.T, s latchkey.Store) {
 	a.Management = true
 	a.Policy.OTPLength = 8
 	a.Policy.HideUnknownUsers = true
+	a.SecretGeneration = 1 << 40 // past 32 bits: a store keeps all 64
 	a.Branding = latchkey.Branding{SenderName: "Demo Team", LogoURL: "https://demo.example/logo.png", PrimaryColor: "#123456"}
 	a.Limits = latchkey.Limits{ResendCooldown: 45 * time.Second, SendsPerHour: 5, SendsPerDay: 12, SMSCountries: []string{"GB", "+1"},
 		SMSDailyBudget: 5000, SMSPrefixPerHour: 15, MaxFailuresPerMinute: 250, IPSendsPerHour: 300, IPFailuresPerHour: 90,
@@ -49,13 +50,15 @@ func testAppCRUD(t *testing.T, s latchkey.Store) {
 		app.Policy.MaxFailures = 7
 		app.Branding.PrimaryColor = "#abc"
 		app.Limits.SendsPerHour, app.Limits.TestIdentifiers = 0, app.Limits.TestIdentifiers[1:]
+		app.SecretGeneration++
 		app.UpdatedAt = base.Add(time.Hour)
 		return nil
 	})
 	mustNoErr(t, err, "UpdateApp")
 	if updated.Name != "Renamed" || updated.ClientID != a.ClientID || updated.Policy.MaxFailures != 7 ||
-		updated.Limits.SendsPerHour != 0 || len(updated.Limits.TestIdentifiers) != 1 {
-		t.Fatalf("UpdateApp returned %+v; want new name and policy, unchanged client ID", updated)
+		updated.Limits.SendsPerHour != 0 || len(updated.Limits.TestIdentifiers) != 1 ||
+		updated.SecretGeneration != a.SecretGeneration+1 {
+		t.Fatalf("UpdateApp returned %+v; want new name, policy, limits and secret generation, unchanged client ID", updated)
 	}
 	got, err = s.GetApp(ctx(), a.ID)
 	mustNoErr(t, err, "GetApp after update")

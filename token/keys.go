@@ -44,6 +44,10 @@ const RetiredKeyPublication = latchkey.MaxJWTLifetime + time.Hour
 // so the longest a rotation made on another node takes to reach it.
 const DefaultRefresh = 30 * time.Second
 
+// JWKSMaxAge is how long relying parties may cache the JWKS and discovery
+// documents: the max-age of their Cache-Control header.
+const JWKSMaxAge = 5 * time.Minute
+
 // KeysConfig configures Keys.
 type KeysConfig struct {
 	Store     latchkey.KeyStore
@@ -103,8 +107,9 @@ func (k *Keys) Algorithm() string { return k.cfg.Algorithm }
 // Ensure makes sure a Current and a Next key exist, and that the Next key
 // uses the configured algorithm. A first start creates both; a start with a
 // new LATCHKEY_SIGNING_ALG replaces the Next key (which has signed nothing),
-// so the following rotation switches algorithm without ever signing with an
-// unpublished key. Several nodes may call Ensure at once: a node that loses
+// and a rotation promotes the new key only once it has been published for
+// MinPublication, so the algorithm changes without ever signing with a key
+// relying parties have not seen. Several nodes may call Ensure at once: a node that loses
 // a race reloads what the winner created.
 func (k *Keys) Ensure(ctx context.Context) error {
 	for attempt := 0; attempt < 3; attempt++ {
@@ -131,26 +136,33 @@ func (k *Keys) ensureOnce(ctx context.Context) error {
 	if current == nil {
 		// A first start: no token exists yet, so the first key may sign
 		// at once.
-		key, err := k.generate(latchkey.KeyCurrent)
-		if err != nil {
+		if err := k.create(ctx, latchkey.KeyCurrent); err != nil {
 			return err
-		}
-		key.ActivatedAt = key.CreatedAt
-		if err := k.cfg.Store.CreateKey(ctx, key); err != nil {
-			return fmt.Errorf("token: create key: %w", err)
 		}
 	}
 	if next == nil {
-		key, err := k.generate(latchkey.KeyNext)
-		if err != nil {
+		if err := k.create(ctx, latchkey.KeyNext); err != nil {
 			return err
-		}
-		if err := k.cfg.Store.CreateKey(ctx, key); err != nil {
-			return fmt.Errorf("token: create key: %w", err)
 		}
 	}
 	_, err = k.reload(ctx)
 	return err
+}
+
+// create generates and stores a key in the given state; a Current key is
+// active from its creation.
+func (k *Keys) create(ctx context.Context, state latchkey.KeyState) error {
+	key, err := k.generate(state)
+	if err != nil {
+		return err
+	}
+	if state == latchkey.KeyCurrent {
+		key.ActivatedAt = key.CreatedAt
+	}
+	if err := k.cfg.Store.CreateKey(ctx, key); err != nil {
+		return fmt.Errorf("token: create key: %w", err)
+	}
+	return nil
 }
 
 func findState(keys []latchkey.SigningKey, state latchkey.KeyState) *latchkey.SigningKey {
@@ -160,49 +172,6 @@ func findState(keys []latchkey.SigningKey, state latchkey.KeyState) *latchkey.Si
 		}
 	}
 	return nil
-}
-
-// Rotation reports what a rotation did.
-type Rotation struct {
-	Promoted latchkey.SigningKey // the key that now signs
-	Retired  latchkey.SigningKey // the key that stopped signing (zero if none)
-	Next     latchkey.SigningKey // the new key published ahead of use
-	// PublishedFor is how long the promoted key had been published before
-	// it began to sign.
-	PublishedFor time.Duration
-}
-
-// Rotate makes the Next key Current, retires the Current key and publishes a
-// new Next key of the configured algorithm.
-func (k *Keys) Rotate(ctx context.Context) (Rotation, error) {
-	if err := k.Ensure(ctx); err != nil {
-		return Rotation{}, err
-	}
-	keys, err := k.cfg.Store.ListKeys(ctx)
-	if err != nil {
-		return Rotation{}, fmt.Errorf("token: list keys: %w", err)
-	}
-	current, next := findState(keys, latchkey.KeyCurrent), findState(keys, latchkey.KeyNext)
-	if current == nil || next == nil {
-		return Rotation{}, latchkey.ErrConflict
-	}
-	newNext, err := k.generate(latchkey.KeyNext)
-	if err != nil {
-		return Rotation{}, err
-	}
-	now := k.cfg.Now()
-	r := latchkey.KeyRotation{PromoteID: next.ID, RetireID: current.ID,
-		PublishUntil: now.Add(RetiredKeyPublication), NewNext: newNext, At: now}
-	if err := k.cfg.Store.RotateKeys(ctx, r); err != nil {
-		return Rotation{}, fmt.Errorf("token: rotate keys: %w", err)
-	}
-	if _, err := k.reload(ctx); err != nil {
-		return Rotation{}, err
-	}
-	promoted, retired := *next, *current
-	promoted.State, promoted.ActivatedAt = latchkey.KeyCurrent, now
-	retired.State, retired.RetiredAt, retired.PublishUntil = latchkey.KeyRetired, now, r.PublishUntil
-	return Rotation{Promoted: promoted, Retired: retired, Next: newNext, PublishedFor: now.Sub(next.CreatedAt)}, nil
 }
 
 // Prune deletes retired keys whose publication has ended.

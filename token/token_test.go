@@ -197,8 +197,8 @@ func TestRotationKeepsOldTokensValidUntilTheyExpire(t *testing.T) {
 	oldKid := kidOf(t, before)
 	published := jwksKids(t, e.keys)
 
-	e.clock.Advance(time.Minute)
-	rot, err := e.keys.Rotate(context.Background())
+	e.clock.Advance(e.keys.MinPublication())
+	rot, err := e.keys.Rotate(context.Background(), token.RotateOptions{})
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
@@ -234,10 +234,11 @@ func TestRotationKeepsOldTokensValidUntilTheyExpire(t *testing.T) {
 func TestRotationOnOneNodeReachesAnother(t *testing.T) {
 	e := newEnv(t, token.RS256)
 	otherKeys, otherIssuer := e.node(t, token.RS256, secret)
+	e.clock.Advance(e.keys.MinPublication())
 	if _, err := otherKeys.JWKS(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	rot, err := e.keys.Rotate(context.Background())
+	rot, err := e.keys.Rotate(context.Background(), token.RotateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,6 +266,7 @@ func TestRotationOnOneNodeReachesAnother(t *testing.T) {
 
 func TestChangingAlgorithmGoesThroughTheNextKey(t *testing.T) {
 	e := newEnv(t, token.RS256)
+	e.clock.Advance(e.keys.MinPublication()) // the RS256 next key could be promoted now
 	esKeys, esIssuer := e.node(t, token.ES256, secret)
 	if err := esKeys.Ensure(context.Background()); err != nil {
 		t.Fatal(err)
@@ -277,12 +279,92 @@ func TestChangingAlgorithmGoesThroughTheNextKey(t *testing.T) {
 	if tok, _ := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256}); tok == nil {
 		t.Fatal("changing the algorithm switched the signing key without a rotation")
 	}
-	rot, err := esKeys.Rotate(context.Background())
+	// The ES256 next key published at start-up waits out the minimum too.
+	_, err = esKeys.Rotate(context.Background(), token.RotateOptions{})
+	var early *token.EarlyRotationError
+	if !errors.As(err, &early) || early.PublishedFor != 0 || early.Next.Algorithm != token.ES256 {
+		t.Fatalf("rotation right after the algorithm change: %v; want a refusal for the new ES256 key", err)
+	}
+	e.clock.Advance(esKeys.MinPublication())
+	rot, err := esKeys.Rotate(context.Background(), token.RotateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rot.Promoted.Algorithm != token.ES256 {
-		t.Fatalf("after rotation the signing key is %s; want ES256", rot.Promoted.Algorithm)
+	if rot.Promoted.Algorithm != token.ES256 || rot.Promoted.ID != early.Next.ID {
+		t.Fatalf("after rotation the signing key is %s (%s); want the ES256 key published before, %s", rot.Promoted.ID, rot.Promoted.Algorithm, early.Next.ID)
+	}
+}
+
+// TestAlgorithmChangeAtRotationPublishesFirst changes LATCHKEY_SIGNING_ALG
+// for the rotation alone (as `latchkey keys rotate` run with a new value
+// does): the rotation publishes a next key of the new algorithm and refuses
+// to promote it, even though the withdrawn key had waited long enough.
+func TestAlgorithmChangeAtRotationPublishesFirst(t *testing.T) {
+	e := newEnv(t, token.RS256)
+	e.clock.Advance(time.Hour)
+	before := jwksKids(t, e.keys)
+	edKeys, _ := e.node(t, token.EdDSA, secret)
+	_, err := edKeys.Rotate(context.Background(), token.RotateOptions{})
+	var early *token.EarlyRotationError
+	if !errors.As(err, &early) || early.Next.Algorithm != token.EdDSA || slices.Contains(before, early.Next.ID) {
+		t.Fatalf("Rotate with a new algorithm: %v; want a refusal for a new EdDSA next key", err)
+	}
+	for _, want := range []string{"from RS256 to EdDSA", early.Next.ID, "published for 0s", "at least 5m30s", "2026-05-01T11:05:30Z", "in 5m30s"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
+	if !slices.Contains(jwksKids(t, edKeys), early.Next.ID) {
+		t.Fatal("the new algorithm's next key is not published")
+	}
+	// A second attempt at once is refused the same way, without replacing
+	// the key again.
+	e.clock.Advance(time.Second)
+	_, err = edKeys.Rotate(context.Background(), token.RotateOptions{})
+	var again *token.EarlyRotationError
+	if !errors.As(err, &again) || again.Next.ID != early.Next.ID || again.PublishedFor != time.Second {
+		t.Fatalf("second Rotate: %v; want a refusal for the same key, published for 1s", err)
+	}
+	e.clock.Advance(again.AllowedAt.Sub(e.clock.Now()))
+	rot, err := edKeys.Rotate(context.Background(), token.RotateOptions{})
+	if err != nil || rot.Promoted.ID != early.Next.ID || rot.Early() {
+		t.Fatalf("Rotate once allowed: %+v, %v; want the EdDSA key promoted", rot, err)
+	}
+}
+
+// TestRotationWaitsForTheNextKeyToBeSeen pins the minimum publication: the
+// JWKS cache lifetime plus the refresh interval, counted from the next key's
+// creation. Two rotations in a row cannot promote a key published a second
+// earlier; --force can, and says so.
+func TestRotationWaitsForTheNextKeyToBeSeen(t *testing.T) {
+	e := newEnv(t, token.ES256)
+	if got := e.keys.MinPublication(); got != 330*time.Second {
+		t.Fatalf("MinPublication = %s; want the JWKS max-age (5m) plus the refresh interval (30s)", got)
+	}
+	e.clock.Advance(e.keys.MinPublication() - time.Millisecond)
+	_, err := e.keys.Rotate(context.Background(), token.RotateOptions{})
+	var early *token.EarlyRotationError
+	if !errors.As(err, &early) || early.Required != 330*time.Second || !early.AllowedAt.Equal(e.clock.Now().Add(time.Millisecond)) {
+		t.Fatalf("Rotate 1ms early: %v; want a refusal allowed 1ms later", err)
+	}
+	e.clock.Advance(time.Millisecond)
+	first, err := e.keys.Rotate(context.Background(), token.RotateOptions{})
+	if err != nil {
+		t.Fatalf("Rotate once allowed: %v", err)
+	}
+	e.clock.Advance(time.Second)
+	if _, err := e.keys.Rotate(context.Background(), token.RotateOptions{}); !errors.As(err, &early) || early.Next.ID != first.Next.ID {
+		t.Fatalf("a second rotation 1s later: %v; want a refusal for the key the first one published", err)
+	}
+	forced, err := e.keys.Rotate(context.Background(), token.RotateOptions{Force: true})
+	if err != nil || forced.Promoted.ID != first.Next.ID || !forced.Early() || forced.PublishedFor != time.Second {
+		t.Fatalf("forced Rotate: %+v, %v; want the 1s-old key promoted and reported early", forced, err)
+	}
+	if want := first.Next.CreatedAt.Add(330 * time.Second); !forced.FullyPublishedAt().Equal(want) {
+		t.Fatalf("FullyPublishedAt = %s; want %s", forced.FullyPublishedAt(), want)
+	}
+	if kidOf(t, e.mustSign(t, e.claims(time.Hour))) != first.Next.ID {
+		t.Fatal("a forced rotation does not sign with the promoted key")
 	}
 }
 

@@ -1,6 +1,7 @@
 package users_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/latchkeyhq/latchkey/users"
@@ -13,9 +14,16 @@ func TestCanonicalEmail(t *testing.T) {
 		{"user+tag@sub.example.org", "user+tag@sub.example.org", "user+tag@sub.example.org"},
 		{"jörg@bücher.example", "jörg@bücher.example", "jörg@xn--bcher-kva.example"},
 		{"JÖRG@BÜCHER.example", "JÖRG@BÜCHER.example", "jörg@xn--bcher-kva.example"},
+		{"a@XN--BCHER-KVA.example", "a@XN--BCHER-KVA.example", "a@xn--bcher-kva.example"},
+		{"a@ｅｘａｍｐｌｅ.com", "a@ｅｘａｍｐｌｅ.com", "a@example.com"},                                    // fullwidth letters: the domain DNS looks up
+		{"a@example。com", "a@example。com", "a@example.com"},                                    // an ideographic full stop separates labels
+		{"a@" + strings.Repeat("d", 63) + ".com", "", "a@" + strings.Repeat("d", 63) + ".com"}, // the longest label
 	}
 	for _, c := range cases {
 		display, key, err := users.CanonicalEmail(c.in)
+		if c.display == "" {
+			c.display = c.in
+		}
 		if err != nil || display != c.display || key != c.key {
 			t.Errorf("CanonicalEmail(%q) = %q, %q, %v; want %q, %q", c.in, display, key, err, c.display, c.key)
 		}
@@ -31,9 +39,22 @@ func TestCanonicalEmail(t *testing.T) {
 		t.Error("a homoglyph address has the same key as the Latin one")
 	}
 	for _, bad := range []string{"", "plain", "@example.com", "a@", "a@localhost", "Ann <a@example.com>",
-		"a@b.com\r\nBcc: x@evil.tld", "a b@example.com", `"q"@example.com`, "a@exa mple.com", "a@@example.com"} {
-		if _, _, err := users.CanonicalEmail(bad); err == nil {
-			t.Errorf("CanonicalEmail(%q) accepted", bad)
+		"a@b.com\r\nBcc: x@evil.tld", "a b@example.com", `"q"@example.com`, "a@exa mple.com", "a@@example.com",
+		"a@xn--.com",                                       // a punycode label that decodes to nothing
+		"a@xn--zz.com",                                     // invalid punycode
+		"a@xn--ab.com",                                     // punycode of plain ASCII
+		"a@xn--55qx5d.xn--",                                // an empty punycode top-level label
+		"a@xn--wca.com", "a@xn--kba.com", "a@xn--qi7c.com", // punycode of what IDNA maps first: Ü, a soft hyphen, a fullwidth e
+		"a@" + strings.Repeat("d", 64) + ".com",                          // a label longer than 63
+		"a@" + strings.Repeat("ü", 60) + ".com",                          // a label longer than 63 once in punycode
+		strings.Repeat("l", 60) + "@" + strings.Repeat("ä.", 25) + "com", // 139 bytes as written, 264 as a key
+		"a@example.com.", "a@example。com。", "a@.example.com", // empty labels, trailing dots
+		"a@1.2.3.4", "a@[1.2.3.4]", "a@example.123", // IP addresses and numeric top-level labels
+		"a\u200b@example.com", "a@exa\u200bmple.com", "\u202eA@example.com", "\ufeffa@example.com", // invisible characters
+		"a@exa_mple.com", "a@-example.com", "a@example-.com", "a\x00@example.com",
+	} {
+		if _, key, err := users.CanonicalEmail(bad); err == nil {
+			t.Errorf("CanonicalEmail(%q) accepted, key %q", bad, key)
 		}
 	}
 }

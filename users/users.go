@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/secrets"
@@ -265,6 +266,9 @@ func (s *Service) List(ctx context.Context, app latchkey.App, filter latchkey.Us
 	case latchkey.SortCreatedAt, latchkey.SortEmail, latchkey.SortPhoneNumber, latchkey.SortLastAuth:
 	default:
 		return latchkey.UserPage{}, latchkey.Errorf(latchkey.CodeInvalid, "sort_field must be one of created_at, email, phone_number, last_auth")
+	}
+	if len(filter.Prefix) > maxEmailLength || hasControl(filter.Prefix) || !utf8.ValidString(filter.Prefix) {
+		return latchkey.UserPage{}, latchkey.Errorf(latchkey.CodeInvalid, "search_prefix must be at most %d printable characters", maxEmailLength)
 	}
 	filter.Prefix = prefixKey(filter.Prefix)
 	return s.store.ListUsers(ctx, filter)

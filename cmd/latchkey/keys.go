@@ -2,20 +2,27 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
+	"github.com/latchkeyhq/latchkey/token"
 )
 
 const keysUsage = `Usage: latchkey keys <command>
 
 Commands:
   list [--json]      show the signing keys and their states
-  rotate [--json]    promote the published next key to sign, retire the current key
+  rotate [--json] [--force]
+                     promote the published next key to sign, retire the current key
                      (kept in the JWKS until every token it signed has expired)
-                     and publish a new next key of LATCHKEY_SIGNING_ALG
+                     and publish a new next key of LATCHKEY_SIGNING_ALG. Refused
+                     until the next key has been published for the JWKS cache
+                     lifetime (5m) plus LATCHKEY_KEY_REFRESH; --force rotates
+                     anyway. A changed LATCHKEY_SIGNING_ALG first publishes a
+                     next key of the new algorithm, which then waits the same.
 `
 
 // cmdKeys runs a keys subcommand.
@@ -91,14 +98,24 @@ func keysList(ctx context.Context, sys *system, args []string, e env) int {
 }
 
 func keysRotate(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("keys rotate", "keys rotate [--json]", e.stderr)
+	fs := newFlagSet("keys rotate", "keys rotate [--json] [--force]", e.stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
+	force := fs.Bool("force", false, "promote the next key even if it has been published for less than the JWKS cache lifetime plus LATCHKEY_KEY_REFRESH")
 	if _, err := parseFlags(fs, args); err != nil {
 		return flagExit(err)
 	}
-	r, err := sys.keys.Rotate(ctx)
+	r, err := sys.keys.Rotate(ctx, token.RotateOptions{Force: *force})
+	var early *token.EarlyRotationError
+	if errors.As(err, &early) {
+		fmt.Fprintf(e.stderr, "latchkey: refusing to rotate: %s.\nRun `latchkey keys rotate --force` to rotate now anyway.\n", early)
+		return exitError
+	}
 	if err != nil {
 		return fail(e, err)
+	}
+	if r.Early() {
+		fmt.Fprintf(e.stderr, "Warning: --force promoted %s after %s of publication, less than %s: relying parties that cached the JWKS before it was published reject the tokens it signs until their copy expires, at the latest at %s.\n",
+			r.Promoted.ID, r.PublishedFor.Round(time.Second), r.MinPublication, r.FullyPublishedAt().UTC().Format(time.RFC3339))
 	}
 	if *asJSON {
 		return printJSON(e.stdout, map[string]keyView{

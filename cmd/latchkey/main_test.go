@@ -25,6 +25,9 @@ type testEnv struct {
 	vars   map[string]string
 	stdout *syncBuffer
 	stderr *syncBuffer
+	// now, when set, is the clock of the commands run from then on
+	// (time.Now otherwise); a server already started keeps its own.
+	now func() time.Time
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -37,9 +40,13 @@ func newTestEnv(t *testing.T) *testEnv {
 }
 
 func (te *testEnv) env() env {
+	now := te.now
+	if now == nil {
+		now = time.Now
+	}
 	return env{
 		getenv: func(k string) string { return te.vars[k] },
-		stdout: te.stdout, stderr: te.stderr, now: time.Now, rand: rand.Reader,
+		stdout: te.stdout, stderr: te.stderr, now: now, rand: rand.Reader,
 	}
 }
 
@@ -187,11 +194,15 @@ func TestNewcomerFlow(t *testing.T) {
 		t.Fatalf("create user: %d %s", resp.StatusCode, body)
 	}
 
-	// Rotate keys with the CLI while the server runs: the old token still
-	// verifies, and after the refresh interval new tokens use the new key.
+	// Rotate keys with the CLI while the server runs, once the next key has
+	// been published long enough (the CLI's clock is moved on): the old
+	// token still verifies, and after the refresh interval new tokens use
+	// the new key.
+	te.now = func() time.Time { return time.Now().Add(6 * time.Minute) }
 	if code, out, errOut := te.runCmd("keys", "rotate"); code != exitOK || !strings.Contains(out, "Signing with") {
 		t.Fatalf("keys rotate: %d %s %s", code, out, errOut)
 	}
+	te.now = nil
 	freshVerifier := oidc.NewVerifier(base+"/cis/oidc", oidc.NewRemoteKeySet(ctx, base+"/cis/oidc/jwks"),
 		&oidc.Config{ClientID: "userid-api"})
 	if _, err := freshVerifier.Verify(ctx, tok.AccessToken); err != nil {
