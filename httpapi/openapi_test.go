@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -283,4 +284,137 @@ func TestDescriptionIsConsistent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEveryOperationAnswersInItsFamilysShape drives every operation into
+// the answers each endpoint family shares, so that the harness checks each
+// against the description: 401 without a client access token, 413 for a
+// body over the caps, and 5xx once the database has gone (on the routes
+// that need it). Each request is the operation's example in openapi.json.
+func TestEveryOperationAnswersInItsFamilysShape(t *testing.T) {
+	d := mustDescription(t)
+	h := newHarnessWith(t, harnessOptions{demoApp: true})
+	c := h.newClient("Shapes", true)
+	ops := d.exampleRequests(t, h, c)
+	for _, x := range ops {
+		if x.bearer {
+			h.do(x.build(h, "", x.body)).wantStatus(http.StatusUnauthorized)
+		}
+		if x.op.RequestBody != nil && x.op.Responses.Status(http.StatusRequestEntityTooLarge) != nil {
+			h.do(x.build(h, c.token, oversized(x.mediaType))).wantStatus(http.StatusRequestEntityTooLarge)
+		}
+	}
+	h.store.Close() // the client token and its app stay cached
+	for _, x := range ops {
+		resp := h.do(x.build(h, c.token, x.body))
+		if resp.status < 500 && !storeFree[x.op.OperationID] {
+			t.Errorf("%s %s without a database: %d %s; want a 5xx", x.method, x.path, resp.status, resp.body)
+		}
+	}
+}
+
+// storeFree are the operations that answer from memory, without the database.
+var storeFree = map[string]bool{"healthz": true, "getOpenAPIDescription": true, "oidcGetKeys": true, "getOidcConfiguration": true}
+
+// exampleRequest is an operation's example request.
+type exampleRequest struct {
+	op                      *openapi3.Operation
+	method, path, mediaType string
+	target                  string // the path and query, with examples for parameters
+	body                    []byte
+	bearer                  bool // it takes a client access token
+}
+
+// exampleRequests returns the example request of every operation the
+// harness serves, with c's credentials in the form bodies that carry
+// client credentials.
+func (d *description) exampleRequests(t *testing.T, h *harness, c *client) []exampleRequest {
+	t.Helper()
+	var out []exampleRequest
+	for path, item := range d.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if !slices.Contains(h.served, method+" "+path) {
+				continue
+			}
+			x := exampleRequest{op: op, method: method, path: path, target: path}
+			query := url.Values{}
+			for _, p := range append(slices.Clone(item.Parameters), op.Parameters...) {
+				value := fmt.Sprint(p.Value.Example)
+				switch {
+				case p.Value.In == "path":
+					x.target = strings.ReplaceAll(x.target, "{"+p.Value.Name+"}", url.PathEscape(value))
+				case p.Value.In == "query" && p.Value.Required:
+					query.Set(p.Value.Name, value)
+				}
+			}
+			if len(query) > 0 {
+				x.target += "?" + query.Encode()
+			}
+			for _, req := range *op.Security {
+				_, client := req["ClientAccessToken"]
+				_, admin := req["AdminAccessToken"]
+				x.bearer = x.bearer || client || admin
+			}
+			if op.RequestBody != nil {
+				x.mediaType, x.body = exampleBody(t, op, c)
+			}
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, func(a, b exampleRequest) int { return strings.Compare(a.method+a.path, b.method+b.path) })
+	return out
+}
+
+// exampleBody encodes an operation's request body example in its media
+// type.
+func exampleBody(t *testing.T, op *openapi3.Operation, c *client) (string, []byte) {
+	t.Helper()
+	for mediaType, content := range op.RequestBody.Value.Content {
+		example, ok := content.Example.(map[string]any)
+		if !ok {
+			t.Fatalf("%s: no example request body", op.OperationID)
+		}
+		if mediaType == "application/json" {
+			raw, err := json.Marshal(example)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return mediaType, raw
+		}
+		form := url.Values{}
+		for k, v := range example {
+			form.Set(k, fmt.Sprint(v))
+		}
+		if form.Has("client_id") {
+			form.Set("client_id", c.creds.ClientID)
+			form.Set("client_secret", c.creds.ClientSecret)
+		}
+		return mediaType, []byte(form.Encode())
+	}
+	t.Fatalf("%s: a request body without content", op.OperationID)
+	return "", nil
+}
+
+// build makes the request, with token as its bearer token when the
+// operation takes one and token is not empty. It comes from the server's
+// own origin, as the dev pages' forms do.
+func (x exampleRequest) build(h *harness, token string, body []byte) *http.Request {
+	req, _ := http.NewRequest(x.method, h.srv.URL+x.target, bytes.NewReader(body))
+	if x.mediaType != "" {
+		req.Header.Set("Content-Type", x.mediaType)
+	}
+	if x.bearer && token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Origin", h.srv.URL)
+	return req
+}
+
+// oversized is a body over every cap (1 MiB), in the media type.
+func oversized(mediaType string) []byte {
+	filler := strings.Repeat("a", 1<<20)
+	if mediaType == "application/json" {
+		return []byte(`{"custom_data":{"x":"` + filler + `"}}`)
+	}
+	return []byte("padding=" + filler)
 }
