@@ -79,7 +79,7 @@ func TestDevCompletePage(t *testing.T) {
 	c.mustUser(map[string]any{"email": "landing@example.com"})
 	c.sendLink(map[string]any{"identifier": "landing@example.com", "identifier_type": "email",
 		"redirect_uri": h.srv.URL + httpapi.DevCompletePath, "state": `<s&"t>`}).wantStatus(http.StatusOK)
-	target := follow(t, h.lastLink("landing@example.com"))
+	target := h.follow(h.lastLink("landing@example.com"))
 	if !strings.HasPrefix(target, h.srv.URL+httpapi.DevCompletePath+"?") {
 		t.Fatalf("the magic link leads to %s; want the dev complete page", target)
 	}

@@ -46,6 +46,8 @@ type harness struct {
 	keyring *secrets.Keyring
 	logs    *bytes.Buffer
 	path    string // the SQLite file, or the PostgreSQL schema
+	deps    httpapi.Deps
+	served  []string // the patterns of the routes served, as openapi.json names operations
 	// demo is the dev mode demo app, when the options ask for one.
 	demo *client
 }
@@ -121,6 +123,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 		}
 		h.demo, deps.DevAppID = &client{h: h, app: app, creds: creds}, app.ID
 	}
+	h.deps, h.served = deps, httpapi.RoutePatterns(deps)
 	h.srv.Config.Handler = httpapi.NewHandler(deps)
 	h.srv.Start()
 	t.Cleanup(h.srv.Close)
@@ -198,12 +201,24 @@ func (r response) json() map[string]any {
 	return m
 }
 
-// do sends req. It may be called from any goroutine (the race tests do): a
-// transport failure is reported with Errorf, never Fatal, and answers
-// status 0, which no test expects.
+// do sends req and checks the response, and the request when the server
+// accepts it, against openapi.json, so that every test enforces the
+// description. Redirects are not followed: the response checked is the
+// answer to req. It may be called from any goroutine (the race tests do): a
+// failure is reported with Errorf, never Fatal, and a transport failure
+// answers status 0, which no test expects.
 func (h *harness) do(req *http.Request) response {
 	h.t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	var reqBody []byte
+	if req.Body != nil {
+		var err error
+		if reqBody, err = io.ReadAll(req.Body); err != nil {
+			h.t.Errorf("%s %s: read the request body: %v", req.Method, req.URL.Path, err)
+			return response{t: h.t, header: http.Header{}}
+		}
+		req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		h.t.Errorf("%s %s: %v", req.Method, req.URL.Path, err)
 		return response{t: h.t, header: http.Header{}}
@@ -214,8 +229,13 @@ func (h *harness) do(req *http.Request) response {
 		h.t.Errorf("%s %s: read the body: %v", req.Method, req.URL.Path, err)
 		return response{t: h.t, header: http.Header{}}
 	}
-	return response{t: h.t, status: resp.StatusCode, header: resp.Header, body: body}
+	out := response{t: h.t, status: resp.StatusCode, header: resp.Header, body: body}
+	h.checkDescription(exchange{req: req, reqBody: reqBody, resp: out})
+	return out
 }
+
+// noRedirects is the tests' HTTP client: it returns redirects as they are.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func (h *harness) postForm(path string, form url.Values, edit func(*http.Request)) response {
 	h.t.Helper()

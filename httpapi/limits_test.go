@@ -308,6 +308,7 @@ func TestEndUserAddress(t *testing.T) {
 		}
 		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/cis/v1/auth/otp/send", strings.NewReader(mustJSON(t, body)))
 		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
 		if header != "" {
 			req.Header.Set("Latchkey-End-User-IP", header)
 		}

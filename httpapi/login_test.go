@@ -83,7 +83,7 @@ func TestSampleAppRequests(t *testing.T) {
 // linkCodeOf follows a magic link and returns the code the redirect carries.
 func linkCodeOf(t testing.TB, h *harness, link string) string {
 	t.Helper()
-	loc := follow(t, link)
+	loc := h.follow(link)
 	u, err := url.Parse(loc)
 	if err != nil {
 		t.Fatal(err)
@@ -92,21 +92,17 @@ func linkCodeOf(t testing.TB, h *harness, link string) string {
 }
 
 // follow GETs a link without following the redirect and returns Location.
-func follow(t testing.TB, link string) string {
-	t.Helper()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(link)
-	if err != nil {
-		t.Fatal(err)
+func (h *harness) follow(link string) string {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, link, nil)
+	resp := h.do(req)
+	if resp.status != http.StatusFound {
+		h.t.Fatalf("GET %s: %d; want 302", link, resp.status)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("GET %s: %d; want 302", link, resp.StatusCode)
+	if resp.header.Get("Cache-Control") != "no-store" || resp.header.Get("Referrer-Policy") != "no-referrer" {
+		h.t.Fatalf("link redirect headers %v; want no-store and no-referrer", resp.header)
 	}
-	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
-		t.Fatalf("link redirect headers %v; want no-store and no-referrer", resp.Header)
-	}
-	return resp.Header.Get("Location")
+	return resp.header.Get("Location")
 }
 
 func TestEmailOTPFlowUpdatesTheUser(t *testing.T) {

@@ -8,12 +8,19 @@ import (
 	"github.com/latchkeyhq/latchkey/login"
 )
 
-// routes registers Latchkey's whole HTTP surface. Paths are Mosaic's, so an
-// application written for Mosaic changes only its base URL.
-func (h *handler) routes(mux *http.ServeMux) {
+// registrar is where routes registers each route: an *http.ServeMux.
+type registrar interface {
+	Handle(pattern string, handler http.Handler)
+}
+
+// routes registers Latchkey's whole HTTP surface, which openapi.json
+// describes. Paths are Mosaic's, so an application written for Mosaic
+// changes only its base URL.
+func (h *handler) routes(mux registrar) {
 	// Operations.
 	mux.Handle("GET /healthz", h.public(familyPlain, maxBodyBytes, h.healthz))
 	mux.Handle("GET /readyz", h.public(familyPlain, maxBodyBytes, h.readyz))
+	mux.Handle("GET /openapi.json", h.public(familyPlain, maxBodyBytes, h.openAPI))
 
 	// OAuth 2.0 and OpenID Connect.
 	mux.Handle("POST /oidc/token", h.public(familyOAuth, maxBodyBytes, h.token))
