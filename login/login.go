@@ -99,6 +99,7 @@ var (
 	errUserNotFound       = &latchkey.Error{Code: latchkey.CodeUserNotFound, Message: "User not found"}
 	errUserNotActive      = &latchkey.Error{Code: latchkey.CodeUserNotActive, Message: "User is not active"}
 	errEmailMissing       = &latchkey.Error{Code: latchkey.CodeEmailMissing, Message: "User has no email address"}
+	errPhoneMissing       = &latchkey.Error{Code: latchkey.CodePhoneMissing, Message: "User has no phone number"}
 )
 
 // providerVariable names the setting that gives each channel a provider.

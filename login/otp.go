@@ -54,12 +54,7 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 		return SentOTP{}, err
 	}
 	dest, err := otpDestination(req, t)
-	if latchkey.ErrorCode(err) == latchkey.CodeEmailMissing || latchkey.ErrorCode(err) == latchkey.CodePhoneMissing {
-		if t, err = hidden(app, t, err); err == nil {
-			dest, err = otpDestination(req, t)
-		}
-	}
-	if err != nil {
+	if t, dest, err = s.route(app, t, req.Channel, dest, err); err != nil {
 		return SentOTP{}, err
 	}
 	spend, test, err := s.otpLimits(app, req, t, dest)
@@ -70,7 +65,7 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 	if err != nil {
 		return SentOTP{}, err
 	}
-	c, err := s.newChallenge(app, t, latchkey.KindOTP, req.Channel, dest, ttl, req.GenerateRequestID)
+	c, err := s.newChallenge(app, t, latchkey.KindOTP, req.Channel, dest.value, ttl, req.GenerateRequestID)
 	if err != nil {
 		return SentOTP{}, err
 	}
@@ -80,8 +75,8 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 	if err != nil {
 		return SentOTP{}, err
 	}
-	if t.user == nil {
-		msg = nil // an unknown identifier: the same work, nothing delivered
+	if t.decoy {
+		msg = nil // the same work, nothing delivered
 	}
 	if test != nil {
 		// A test identifier: its fixed code opens the challenge, and
@@ -129,42 +124,30 @@ func (s *Service) checkSendOTP(req *SendOTP) error {
 }
 
 // otpDestination is where the code goes: the custom address or number when
-// given, else the user's own.
-func otpDestination(req SendOTP, t target) (string, error) {
+// given, else the target's own address on the channel; none for the direct
+// channel.
+func otpDestination(req SendOTP, t target) (address, error) {
 	switch req.Channel {
 	case latchkey.ChannelEmail:
 		if req.CustomEmail != "" {
 			display, _, err := users.CanonicalEmail(req.CustomEmail)
 			if err != nil {
-				return "", invalid("custom_email is not a valid email address")
+				return address{}, invalid("custom_email is not a valid email address")
 			}
-			return display, nil
+			return address{value: display, named: true}, nil
 		}
-		if t.user == nil {
-			return t.canonical, nil
-		}
-		if t.user.Email == "" {
-			return "", errEmailMissing
-		}
-		return t.user.Email, nil
 	case latchkey.ChannelSMS:
 		if req.CustomPhoneNumber != "" {
 			p, err := users.NormalizePhone(req.CustomPhoneNumber)
 			if err != nil {
-				return "", invalid("custom_phone_number is not a phone number in E.164 format")
+				return address{}, invalid("custom_phone_number is not a phone number in E.164 format")
 			}
-			return p, nil
+			return address{value: p, named: true}, nil
 		}
-		if t.user == nil {
-			return t.canonical, nil
-		}
-		if t.user.Phone == "" {
-			return "", &latchkey.Error{Code: latchkey.CodePhoneMissing, Message: "User has no phone number"}
-		}
-		return t.user.Phone, nil
 	default:
-		return "", nil
+		return address{}, nil
 	}
+	return t.addressOn(req.Channel)
 }
 
 // newChallenge makes a challenge for t, without its code hash.
@@ -180,8 +163,8 @@ func (s *Service) newChallenge(app latchkey.App, t target, kind latchkey.Challen
 	}
 	c := latchkey.Challenge{ID: id, AppID: app.ID, Kind: kind, Subject: t.subject, Channel: ch, Destination: dest,
 		RequestID: rid, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if t.user != nil {
-		c.UserID = t.user.ID
+	if t.user != nil && !t.decoy {
+		c.UserID = t.user.ID // a decoy has none: it never succeeds
 	}
 	return c, nil
 }
@@ -245,14 +228,19 @@ func (s *Service) AuthenticateOTP(ctx context.Context, app latchkey.App, req Aut
 	case errors.Is(err, errUserNotFound):
 		// Unknown: counted and checked like any other, so the answer
 		// reveals nothing (a hidden unknown identifier has a decoy).
+		t.decoy = true
 	case err != nil:
 		return sessions.Tokens{}, err
 	case t.user.Status == latchkey.UserDisabled:
+		// Hidden, it is counted and checked as any user, and never
+		// succeeds.
 		if t, err = hidden(app, t, errUserNotActive); err != nil {
 			return sessions.Tokens{}, err
 		}
 	}
-	userID := ""
+	// An unknown identifier's session can be no session: its subject is
+	// no user's ID.
+	userID := t.subject
 	if t.user != nil {
 		userID = t.user.ID
 	}
@@ -316,7 +304,7 @@ func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target,
 			}
 			codeOK := s.cfg.Keyring.Verify(otpPurpose, live.ID+":"+req.Passcode, live.CodeHash) ||
 				s.testCodeMatches(app, t, *live, req.Passcode)
-			if codeOK && requestIDMatches(live.RequestID, req.RequestID) && live.UserID != "" {
+			if codeOK && requestIDMatches(live.RequestID, req.RequestID) && live.UserID != "" && !t.decoy {
 				c.Failures = 0
 				var in *latchkey.SignIn
 				var err error
