@@ -239,6 +239,7 @@ func (s *Service) AuthenticateLink(ctx context.Context, app latchkey.App, req Au
 	if err != nil {
 		return sessions.Tokens{}, err
 	}
+	in.ResetAttempts = resetAttempts(app, c.Subject) // a success by any method ends the failures
 	if err := s.cfg.Store.ConsumeChallenge(ctx, c.ID, now, in); err != nil {
 		if errors.Is(err, latchkey.ErrConflict) {
 			return sessions.Tokens{}, errInvalidLink

@@ -271,14 +271,13 @@ func isDigits(s string) bool {
 // one atomic attempt: every attempt on a subject waits for the one before,
 // so concurrent guesses each see the failures already counted and cannot
 // outrun the limit. A lockout refuses even the right code; a wrong code
-// counts a failure, and the failure that reaches the limit starts the
-// lockout and invalidates the challenge; the right code consumes the
+// counts a failure, and the failure that locks the subject out
+// (lockout.go) invalidates the challenge; the right code consumes the
 // challenge, resets the count and signs the user in, all in the same
 // transaction. A missing or expired challenge evaluates no code and counts
 // nothing. The fixed code of a test identifier opens the challenge made for
 // it, with the same rules. It returns the completed authentication.
 func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target, req AuthenticateOTP) (*completion, error) {
-	policy := app.Policy
 	now := s.cfg.Now()
 	var (
 		outcome error
@@ -288,11 +287,8 @@ func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target,
 	err := s.cfg.Store.AttemptChallenge(ctx, app.ID, latchkey.KindOTP, t.subject, now,
 		func(c *latchkey.AttemptCounter, live *latchkey.Challenge) (latchkey.AttemptResult, error) {
 			outcome = nil
-			if !c.LockedUntil.IsZero() && !now.Before(c.LockedUntil) {
-				c.Failures, c.LockedUntil = 0, time.Time{} // the lockout is over
-			}
 			switch {
-			case now.Before(c.LockedUntil):
+			case lockedOut(c, now):
 				outcome = errLocked
 				return keep, nil
 			case live == nil:
@@ -305,16 +301,14 @@ func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target,
 			codeOK := s.cfg.Keyring.Verify(otpPurpose, live.ID+":"+req.Passcode, live.CodeHash) ||
 				s.testCodeMatches(app, t, *live, req.Passcode)
 			if codeOK && requestIDMatches(live.RequestID, req.RequestID) && live.UserID != "" && !t.decoy {
-				c.Failures = 0
+				*c = latchkey.AttemptCounter{}
 				var in *latchkey.SignIn
 				var err error
 				done, in, err = s.signIn(app, *live, otpAuthType[live.Channel], otpMethod[live.Channel], req.Options)
 				return latchkey.AttemptResult{Consume: true, SignIn: in}, err
 			}
-			c.Failures++
 			outcome = errInvalidCredentials
-			if c.Failures >= policy.MaxFailures {
-				c.LockedUntil = now.Add(policy.LockoutDuration)
+			if countFailure(c, app.Policy, now) {
 				return invalidate, nil // the challenge dies with the lockout
 			}
 			return keep, nil

@@ -1,0 +1,10 @@
+-- Latchkey schema, version 7: escalating lockouts.
+-- The PostgreSQL twin is postgres/migrations/0007_lockouts_and_sealed_outbox.sql.
+
+-- consecutive counts every failure since the subject's last success, across
+-- lockouts (never more than 100); lockouts counts the lockouts since then,
+-- each twice as long as the one before. A counter in the middle of a run
+-- carries its failures over.
+ALTER TABLE attempt_counters ADD COLUMN consecutive INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempt_counters ADD COLUMN lockouts INTEGER NOT NULL DEFAULT 0;
+UPDATE attempt_counters SET consecutive = failures;
