@@ -37,6 +37,10 @@ type Message struct {
 	// message is given up then.
 	ExpiresAt time.Time
 	SentAt    time.Time
+	// Sealed, when set, holds the subject, text and HTML sealed under the
+	// server secret (delivery.Seal), which are then empty: what the outbox
+	// keeps of a message it has not delivered yet.
+	Sealed []byte
 }
 
 // DevMessage is a message captured by the dev inbox instead of being sent.

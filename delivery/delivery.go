@@ -91,6 +91,9 @@ type WorkerConfig struct {
 	Now     func() time.Time
 	// Rand seeds the backoff jitter.
 	Rand io.Reader
+	// Keyring opens sealed messages (sealed.go) just before each provider
+	// call.
+	Keyring *secrets.Keyring
 }
 
 // NewWorker returns a Worker.
@@ -100,7 +103,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	src := rand.New(rand.NewChaCha8(seed))
 	var jmu sync.Mutex
 	return &Worker{
-		store: cfg.Store, senders: cfg.Senders, log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
+		store: cfg.Store, senders: openSealed(cfg.Keyring, cfg.Senders), log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
 		jitter: func(d time.Duration) time.Duration {
 			jmu.Lock()
 			defer jmu.Unlock()

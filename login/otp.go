@@ -189,15 +189,17 @@ func (s *Service) otpMessage(app latchkey.App, c latchkey.Challenge, code string
 	return s.message(app, c, content)
 }
 
-// message wraps composed content for the outbox.
+// message wraps composed content for the outbox, sealed: the code or link
+// it carries is never stored in clear.
 func (s *Service) message(app latchkey.App, c latchkey.Challenge, content delivery.Content) (*latchkey.Message, error) {
 	id, err := secrets.NewSortableID(c.CreatedAt, s.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
-	return &latchkey.Message{ID: id, AppID: app.ID, Channel: c.Channel, To: c.Destination, Subject: content.Subject,
+	m := &latchkey.Message{ID: id, AppID: app.ID, Channel: c.Channel, To: c.Destination, Subject: content.Subject,
 		Text: content.Text, HTML: content.HTML, From: content.From, Status: latchkey.MessageQueued,
-		CreatedAt: c.CreatedAt, NextAttemptAt: c.CreatedAt, ExpiresAt: c.ExpiresAt}, nil
+		CreatedAt: c.CreatedAt, NextAttemptAt: c.CreatedAt, ExpiresAt: c.ExpiresAt}
+	return m, delivery.Seal(s.cfg.Keyring, m)
 }
 
 // AuthenticateOTP is a request to exchange a passcode for tokens (Mosaic's

@@ -26,7 +26,7 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 	if len(claimed) != 2 || claimed[0].ID != ids[0] || claimed[1].ID != ids[1] {
 		t.Fatalf("claimed %d messages; want the 2 due ones, oldest first", len(claimed))
 	}
-	if claimed[0].Text != "Code 123456" || claimed[0].HTML == "" || claimed[0].Subject == "" {
+	if claimed[0].Text != "Code 123456" || claimed[0].HTML == "" || claimed[0].Subject == "" || string(claimed[0].Sealed) != "sealed\x00body" {
 		t.Fatalf("claimed message without its content: %+v", claimed[0])
 	}
 	again, err := s.ClaimMessages(ctx(), base, lease, 10)
@@ -43,7 +43,7 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 		return nil
 	})
 	mustNoErr(t, err, "UpdateMessage")
-	if sent.Text != "" || sent.HTML != "" || sent.Subject != "" {
+	if sent.Text != "" || sent.HTML != "" || sent.Subject != "" || sent.Sealed != nil {
 		t.Fatal("a sent message keeps its content")
 	}
 	retry, err := s.UpdateMessage(ctx(), ids[1], func(m *latchkey.Message) error {
@@ -51,7 +51,7 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 		return nil
 	})
 	mustNoErr(t, err, "UpdateMessage retry")
-	if retry.Text == "" {
+	if retry.Text == "" || len(retry.Sealed) == 0 {
 		t.Fatal("a queued message lost its content")
 	}
 	_, err = s.UpdateMessage(ctx(), "nope", func(*latchkey.Message) error { return nil })
@@ -63,9 +63,13 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 		t.Fatalf("ListMessages = %d messages; want 3, newest first", len(list))
 	}
 	for _, m := range list {
-		if m.Text != "" {
+		if m.Text != "" || m.Sealed != nil {
 			t.Fatal("ListMessages returned content")
 		}
+	}
+	if again, _ := s.ClaimMessages(ctx(), lease.Add(time.Hour), lease.Add(2*time.Hour), 10); len(again) != 2 || again[0].ID != ids[1] ||
+		len(again[0].Sealed) == 0 {
+		t.Fatalf("the retried message claimed again = %+v; want it with its sealed content", again)
 	}
 	sentOnly, _ := s.ListMessages(ctx(), latchkey.MessageSent, 10)
 	if len(sentOnly) != 1 || sentOnly[0].Provider != "devinbox" || sentOnly[0].Attempts != 1 {

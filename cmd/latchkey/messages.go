@@ -14,7 +14,7 @@ const messagesUsage = `Usage: latchkey messages list [--status queued|sent|faile
 
 Shows the outbox: each email and SMS with its status, attempts, provider and
 the provider's reason for a failure. Addresses are masked; message texts are
-never shown (they hold codes, and are erased once delivered).
+never shown (they hold codes: sealed while queued, erased once delivered).
 `
 
 // cmdMessages runs a messages subcommand.

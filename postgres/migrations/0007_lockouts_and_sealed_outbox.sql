@@ -1,4 +1,4 @@
--- Latchkey schema, version 7: escalating lockouts.
+-- Latchkey schema, version 7: escalating lockouts, and sealed outbox messages.
 -- The PostgreSQL twin of sqlite/migrations/0007_lockouts_and_sealed_outbox.sql.
 
 -- consecutive counts every failure since the subject's last success, across
@@ -8,3 +8,8 @@
 ALTER TABLE attempt_counters ADD COLUMN consecutive INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE attempt_counters ADD COLUMN lockouts INTEGER NOT NULL DEFAULT 0;
 UPDATE attempt_counters SET consecutive = failures;
+
+-- A queued message's subject, text and HTML, sealed under the server secret
+-- (AES-256-GCM): the outbox keeps no code or link in clear. Messages queued
+-- before this version keep their clear columns until they are delivered.
+ALTER TABLE outbox ADD COLUMN sealed BYTEA NOT NULL DEFAULT ''::bytea;
