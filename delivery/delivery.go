@@ -207,6 +207,8 @@ func (w *Worker) record(ctx context.Context, m latchkey.Message, provider string
 	updated, err := w.store.UpdateMessage(ctx, m.ID, func(x *latchkey.Message) error {
 		x.Attempts++
 		switch {
+		case sendErr == nil && x.Suppressed:
+			x.Status, x.SentAt, x.LastError = latchkey.MessageSuppressed, now, ""
 		case sendErr == nil:
 			x.Status, x.Provider, x.SentAt, x.LastError = latchkey.MessageSent, provider, now, ""
 		case permanent || x.Attempts >= MaxAttempts:
@@ -229,6 +231,8 @@ func (w *Worker) record(ctx context.Context, m latchkey.Message, provider string
 	switch updated.Status {
 	case latchkey.MessageSent:
 		w.log.Info("message sent", append(attrs, "provider", updated.Provider)...)
+	case latchkey.MessageSuppressed:
+		w.log.Info("message suppressed", attrs...)
 	case latchkey.MessageFailed:
 		w.log.Error("message failed", append(attrs, "reason", updated.LastError)...)
 	default:

@@ -68,7 +68,9 @@ func Open(k *secrets.Keyring, m latchkey.Message) (latchkey.Message, error) {
 
 // opening is a Sender that opens a sealed message just before its
 // provider sees it. A message that does not open (sealed under a secret no
-// longer configured) fails permanently: no retry can open it.
+// longer configured) fails permanently: no retry can open it. A suppressed
+// message (a decoy's) is opened like any other, and then handed to no one:
+// the worker records it as suppressed.
 type opening struct {
 	Sender
 	keyring *secrets.Keyring
@@ -79,6 +81,9 @@ func (o opening) Send(ctx context.Context, m latchkey.Message) error {
 	m, err := Open(o.keyring, m)
 	if err != nil {
 		return Permanent(err)
+	}
+	if m.Suppressed {
+		return nil
 	}
 	return o.Sender.Send(ctx, m)
 }

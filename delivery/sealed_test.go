@@ -78,3 +78,21 @@ func TestWorkerOpensSealedMessages(t *testing.T) {
 		t.Fatalf("a message sealed under an unknown secret: %+v; want failed at once", got)
 	}
 }
+
+// TestSuppressedMessageReachesNoProvider runs a decoy's message through the
+// worker: it is claimed and opened like any other, handed to no provider,
+// and recorded as suppressed, its content erased.
+func TestSuppressedMessageReachesNoProvider(t *testing.T) {
+	s := &scriptedSender{name: "primary"}
+	k := mustKeyring(t, "k")
+	o := newOutboxWith(t, k, s)
+	m := o.queueMessage("Code 555555", 10*time.Minute, k, func(m *latchkey.Message) { m.Suppressed = true })
+	o.run()
+	got := o.message(m.ID)
+	if got.Status != latchkey.MessageSuppressed || got.Attempts != 1 || got.Provider != "" || s.hits != 0 {
+		t.Fatalf("a suppressed message: %+v, %d provider calls; want suppressed after one attempt, no provider", got, s.hits)
+	}
+	if !strings.Contains(o.logs.String(), "message suppressed") {
+		t.Fatal("the suppression is not logged")
+	}
+}

@@ -96,14 +96,18 @@ func (o *outboxEnv) queueFor(text string, ttl time.Duration) latchkey.Message {
 	return o.queueMessage(text, ttl, nil)
 }
 
-// queueMessage queues a message, sealed with seal when it is not nil.
-func (o *outboxEnv) queueMessage(text string, ttl time.Duration, seal *secrets.Keyring) latchkey.Message {
+// queueMessage queues a message, changed by edits, then sealed with seal
+// when it is not nil.
+func (o *outboxEnv) queueMessage(text string, ttl time.Duration, seal *secrets.Keyring, edits ...func(*latchkey.Message)) latchkey.Message {
 	o.t.Helper()
 	now := o.clock.Now()
 	id := fmt.Sprintf("m%d", now.UnixNano())
 	m := latchkey.Message{ID: id, AppID: o.app.ID, Channel: latchkey.ChannelEmail, To: "ada@example.com", Subject: "Code",
 		Text: text, HTML: "<p>" + text + "</p>", Status: latchkey.MessageQueued, CreatedAt: now, NextAttemptAt: now,
 		ExpiresAt: now.Add(ttl)}
+	for _, edit := range edits {
+		edit(&m)
+	}
 	if seal != nil {
 		if err := delivery.Seal(seal, &m); err != nil {
 			o.t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey"
 )
 
 // hiddenCase is one way hide-unknown-users hides an identifier: it names no
@@ -260,5 +262,33 @@ func TestHiddenSessionID(t *testing.T) {
 	}
 	if answers[0] != answers[1] || !strings.HasPrefix(answers[0], "400 ") {
 		t.Fatalf("another user's session_id: known %s, unknown %s; want the same 400", answers[0], answers[1])
+	}
+}
+
+// TestDecoyMessagesAreSuppressed checks that a decoy composes, seals and
+// queues a message as a real send does, and that the worker records it as
+// suppressed without handing it to any provider.
+func TestDecoyMessagesAreSuppressed(t *testing.T) {
+	h, tw := newTwilioHarness(t)
+	c := h.newClient("Suppressed", false).withoutSendLimits()
+	c.update(func(a *appT) { a.Policy.HideUnknownUsers = true })
+	c.mustUser(map[string]any{"email": "real@example.com"})
+	c.sendOTP(map[string]any{"channel": "email", "identifier": "real@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)
+	c.sendOTP(map[string]any{"channel": "email", "identifier": "ghost@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)
+	c.sendOTP(smsTo("+14155550166")).wantStatus(http.StatusOK)
+	c.sendOTP(map[string]any{"channel": "sms", "identifier": "real@example.com", "identifier_type": "email"}).wantStatus(http.StatusOK)
+	c.sendLink(map[string]any{"identifier": "ghost@example.com", "identifier_type": "email", "redirect_uri": redirect}).wantStatus(http.StatusOK)
+	queued, err := h.store.ListMessages(t.Context(), latchkey.MessageQueued, 10)
+	if err != nil || len(queued) != 5 {
+		t.Fatalf("outbox %d messages, %v; want every send's message queued", len(queued), err)
+	}
+	h.deliver()
+	suppressed, _ := h.store.ListMessages(t.Context(), latchkey.MessageSuppressed, 10)
+	sent, _ := h.store.ListMessages(t.Context(), latchkey.MessageSent, 10)
+	if len(suppressed) != 4 || len(sent) != 1 || sent[0].To != "real@example.com" {
+		t.Fatalf("%d suppressed and %d sent; want the 4 decoys suppressed and the real one sent", len(suppressed), len(sent))
+	}
+	if inbox := h.inbox(); len(inbox) != 1 || tw.total() != 0 {
+		t.Fatalf("%d emails and %d SMS delivered; want only the real email", len(inbox), tw.total())
 	}
 }

@@ -83,7 +83,7 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 	c.CodeHash, c.RedirectURI, c.State = s.cfg.Keyring.Hash(linkPurpose, code), req.RedirectURI, req.State
 	link := s.cfg.PublicURL + LinkPath + "?code=" + url.QueryEscape(code)
 	var msg *latchkey.Message
-	if req.Channel == latchkey.ChannelEmail && !t.decoy {
+	if req.Channel == latchkey.ChannelEmail {
 		content, err := delivery.ComposeEmail(delivery.Email{AppName: app.Name, Branding: app.Branding, Link: link, Expiry: ttl, Custom: req.EmailContent})
 		if err != nil {
 			return SentLink{}, err
@@ -91,6 +91,7 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 		if msg, err = s.message(app, c, content); err != nil {
 			return SentLink{}, err
 		}
+		msg.Suppressed = t.decoy // a decoy's: the same work, nothing delivered
 	}
 	if req.Channel == latchkey.ChannelDirect {
 		c.Channel = latchkey.ChannelDirect

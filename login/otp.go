@@ -75,8 +75,8 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 	if err != nil {
 		return SentOTP{}, err
 	}
-	if t.decoy {
-		msg = nil // the same work, nothing delivered
+	if msg != nil && t.decoy {
+		msg.Suppressed = true // the same work, nothing delivered
 	}
 	if test != nil {
 		// A test identifier: its fixed code opens the challenge, and

@@ -10,14 +10,14 @@ import (
 )
 
 const messageColumns = `id, app_id, channel, recipient, subject, body_text, body_html, sender, status, attempts,
-	last_error, provider, created_at, next_attempt_at, expires_at, sent_at, sealed`
+	last_error, provider, created_at, next_attempt_at, expires_at, sent_at, sealed, suppressed`
 
 const selectMessage = "SELECT " + messageColumns + " FROM outbox "
 
 func queueMessage(b *pgx.Batch, m latchkey.Message) {
-	b.Queue("INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(1, 17)+")",
+	b.Queue("INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(1, 18)+")",
 		m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, m.From, string(m.Status), m.Attempts,
-		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt), bytesOrEmpty(m.Sealed))
+		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt), bytesOrEmpty(m.Sealed), m.Suppressed)
 }
 
 func scanMessage(row scanner) (latchkey.Message, error) {
@@ -27,7 +27,7 @@ func scanMessage(row scanner) (latchkey.Message, error) {
 		created, next, expires, sentAt int64
 	)
 	err := row.Scan(&m.ID, &m.AppID, &channel, &m.To, &m.Subject, &m.Text, &m.HTML, &m.From, &status, &m.Attempts,
-		&m.LastError, &m.Provider, &created, &next, &expires, &sentAt, &m.Sealed)
+		&m.LastError, &m.Provider, &created, &next, &expires, &sentAt, &m.Sealed, &m.Suppressed)
 	if err != nil {
 		return m, translate(err)
 	}

@@ -71,14 +71,30 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 		len(again[0].Sealed) == 0 {
 		t.Fatalf("the retried message claimed again = %+v; want it with its sealed content", again)
 	}
+	suppressed := newMessage(app.ID)
+	suppressed.Suppressed = true
+	mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:s"+suppressed.ID, latchkey.KindOTP), &suppressed, nil), "CreateChallenge")
+	claimedAll, err := s.ClaimMessages(ctx(), base.Add(4*time.Hour), base.Add(5*time.Hour), 10)
+	mustNoErr(t, err, "ClaimMessages")
+	if len(claimedAll) != 3 || claimedAll[0].ID != suppressed.ID || !claimedAll[0].Suppressed || claimedAll[1].Suppressed {
+		t.Fatalf("claimed %+v; want the suppressed message claimed like the others, marked", claimedAll)
+	}
+	_, err = s.UpdateMessage(ctx(), suppressed.ID, func(m *latchkey.Message) error {
+		m.Status, m.Attempts = latchkey.MessageSuppressed, 1
+		return nil
+	})
+	mustNoErr(t, err, "UpdateMessage to suppressed")
+	if list, _ := s.ListMessages(ctx(), latchkey.MessageSuppressed, 10); len(list) != 1 || !list[0].Suppressed || list[0].Sealed != nil {
+		t.Fatalf("suppressed messages = %+v; want the one, without content", list)
+	}
 	sentOnly, _ := s.ListMessages(ctx(), latchkey.MessageSent, 10)
 	if len(sentOnly) != 1 || sentOnly[0].Provider != "devinbox" || sentOnly[0].Attempts != 1 {
 		t.Fatalf("sent messages = %+v", sentOnly)
 	}
 	n, err := s.DeleteFinishedMessages(ctx(), base.Add(time.Hour))
 	mustNoErr(t, err, "DeleteFinishedMessages")
-	if n != 1 {
-		t.Fatalf("DeleteFinishedMessages removed %d; want the sent one", n)
+	if n != 2 {
+		t.Fatalf("DeleteFinishedMessages removed %d; want the sent and the suppressed ones", n)
 	}
 }
 
