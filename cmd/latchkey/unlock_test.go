@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,16 +13,7 @@ import (
 // ends the lockout with `latchkey apps unlock`: the right code, refused
 // while locked, then logs in.
 func TestAppsUnlock(t *testing.T) {
-	te := newTestEnv(t)
-	dir := t.TempDir()
-	te.vars["LATCHKEY_DATABASE_URL"] = "sqlite:" + filepath.Join(dir, "dev.db")
-	base := te.serve("dev")
-	var creds credentials
-	raw, err := os.ReadFile(filepath.Join(dir, "dev.db.demo-app.json"))
-	if err != nil || json.Unmarshal(raw, &creds) != nil {
-		t.Fatalf("demo credentials: %v", err)
-	}
-	te.noResendCooldown(creds.ClientID)
+	te, base, creds := devServerEnv(t)
 	cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: base + "/oidc/token"}
 	a := api{t: t, base: base, http: cc.Client(context.Background())}
 	inbox := &testEnv{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, vars: map[string]string{"LATCHKEY_URL": base}}
