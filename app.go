@@ -55,7 +55,7 @@ type LoginPolicy struct {
 	OTPLength       int           // digits in a one-time passcode
 	OTPExpiry       time.Duration // how long a passcode stays valid
 	MaxFailures     int           // failed attempts before lockout
-	LockoutDuration time.Duration // how long a lockout lasts
+	LockoutDuration time.Duration // how long the first lockout lasts; each consecutive one doubles
 	MagicLinkExpiry time.Duration // how long a magic link stays valid
 	AccessTokenTTL  time.Duration // user access token lifetime
 	IDTokenTTL      time.Duration // ID token lifetime

@@ -56,11 +56,18 @@ type Challenge struct {
 func (c Challenge) Expired(now time.Time) bool { return !now.Before(c.ExpiresAt) }
 
 // AttemptCounter counts consecutive failed authentications of one subject
-// in one app. A new code does not reset it; a success does.
+// in one app, and the lockouts they caused. A new code does not reset it;
+// a success does.
 type AttemptCounter struct {
-	AppID       string
-	Subject     string
-	Failures    int
+	AppID   string
+	Subject string
+	// Failures counts the failures since the last lockout ended.
+	Failures int
+	// Consecutive counts every failure since the last success, across
+	// lockouts.
+	Consecutive int
+	// Lockouts counts the lockouts since the last success.
+	Lockouts    int
 	LockedUntil time.Time
 }
 
@@ -88,4 +95,9 @@ type SignIn struct {
 	// refresh token. ErrConflict if either ID is taken.
 	Session Session
 	Refresh RefreshToken
+	// ResetAttempts, when not nil, names by its AppID and Subject an
+	// attempt counter that the sign-in resets (removes), atomically with
+	// every attempt on that subject (ChallengeStore.AttemptChallenge): a
+	// success by one method ends the failures counted against another.
+	ResetAttempts *AttemptCounter
 }

@@ -15,30 +15,31 @@ const module = "github.com/latchkeyhq/latchkey"
 // may import. Business rules never import an adapter; adapters never import
 // each other or the HTTP layer; only cmd/latchkey wires everything.
 var allowedImports = map[string][]string{
-	"":                  {},
-	"secrets":           {},
-	"config":            {},
-	"fake":              {},
-	"e2e":               {},
-	"internal/smtptest": {},
-	"storetest":         {""},
-	"sqlite":            {"", "secrets"},
-	"postgres":          {"", "secrets"},
-	"smtpmail":          {"", "delivery"},
-	"sendgrid":          {"", "delivery"},
-	"twilio":            {"", "delivery"},
-	"webhook":           {"", "delivery"},
-	"token":             {"", "secrets"},
-	"apps":              {"", "delivery", "secrets", "users"}, // what an email may show is delivery's rule; a phone country users'
-	"ratelimit":         {"", "delivery", "secrets", "users"},
-	"users":             {"", "secrets"},
-	"delivery":          {"", "secrets"},
-	"sessions":          {"", "secrets", "token"},
-	"login":             {"", "delivery", "secrets", "sessions", "users"},
-	"oauth2":            {"", "apps", "secrets", "sessions", "token"},
-	"httpapi":           {"", "apps", "delivery", "login", "oauth2", "secrets", "sessions", "token", "users"},
-	"bench":             {"", "token"},
-	"cmd/latchkey":      nil, // anything
+	"":                     {},
+	"secrets":              {},
+	"config":               {},
+	"fake":                 {},
+	"e2e":                  {},
+	"internal/smtptest":    {},
+	"internal/mannwhitney": {},
+	"storetest":            {""},
+	"sqlite":               {"", "secrets"},
+	"postgres":             {"", "secrets"},
+	"smtpmail":             {"", "delivery"},
+	"sendgrid":             {"", "delivery"},
+	"twilio":               {"", "delivery"},
+	"webhook":              {"", "delivery"},
+	"token":                {"", "secrets"},
+	"apps":                 {"", "delivery", "secrets", "users"}, // what an email may show is delivery's rule; a phone country users'
+	"ratelimit":            {"", "delivery", "secrets", "users"},
+	"users":                {"", "secrets"},
+	"delivery":             {"", "secrets"},
+	"sessions":             {"", "secrets", "token"},
+	"login":                {"", "delivery", "secrets", "sessions", "users"},
+	"oauth2":               {"", "apps", "secrets", "sessions", "token"},
+	"httpapi":              {"", "apps", "delivery", "login", "oauth2", "secrets", "sessions", "token", "users"},
+	"bench":                {"", "token"},
+	"cmd/latchkey":         nil, // anything
 }
 
 func TestImportDirections(t *testing.T) {

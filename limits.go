@@ -153,8 +153,14 @@ type SendFacts struct {
 	// unknown identifier, which is counted exactly like a user.
 	Subject string
 	// Destination is where the code goes, canonical (an email key or an
-	// E.164 number); empty for the direct channel.
+	// E.164 number); empty for the direct channel. For a StandIn send it
+	// is a stand-in value instead, unique to the channel and subject.
 	Destination string
+	// StandIn marks a send that delivers nothing and names no address of
+	// its channel (hide_unknown_users). It is counted like a real send
+	// against its stand-in Destination, which no real address shares, has
+	// no country, and is its own SMS prefix.
+	StandIn bool
 	// EndUser is the end user's address when the app's backend forwarded
 	// it; the zero Addr when it did not.
 	EndUser netip.Addr

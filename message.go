@@ -10,6 +10,9 @@ const (
 	MessageQueued MessageStatus = "queued"
 	MessageSent   MessageStatus = "sent"
 	MessageFailed MessageStatus = "failed" // permanently: retries stopped or the message expired
+	// MessageSuppressed is a decoy's message (hide_unknown_users), done
+	// with: claimed and opened like any other, handed to no provider.
+	MessageSuppressed MessageStatus = "suppressed"
 )
 
 // Message is an email or SMS waiting in, or gone through, the outbox. It is
@@ -37,6 +40,13 @@ type Message struct {
 	// message is given up then.
 	ExpiresAt time.Time
 	SentAt    time.Time
+	// Sealed, when set, holds the subject, text and HTML sealed under the
+	// server secret (delivery.Seal), which are then empty: what the outbox
+	// keeps of a message it has not delivered yet.
+	Sealed []byte
+	// Suppressed marks a decoy's message: the same work as a real one,
+	// delivered to no one, and recorded as MessageSuppressed.
+	Suppressed bool
 }
 
 // DevMessage is a message captured by the dev inbox instead of being sent.

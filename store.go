@@ -161,7 +161,8 @@ type ChallengeStore interface {
 	AttemptChallenge(ctx context.Context, appID string, kind ChallengeKind, subject string, now time.Time,
 		attempt func(counter *AttemptCounter, live *Challenge) (AttemptResult, error)) error
 	// DeleteExpiredChallenges removes challenges that expired before now
-	// or were consumed before now, and counters neither failing nor locked.
+	// or were consumed before now, and counters that count no failure
+	// (Failures and Consecutive zero) and whose lockout ended before then.
 	DeleteExpiredChallenges(ctx context.Context, before time.Time) (int, error)
 }
 

@@ -91,6 +91,9 @@ type WorkerConfig struct {
 	Now     func() time.Time
 	// Rand seeds the backoff jitter.
 	Rand io.Reader
+	// Keyring opens sealed messages (sealed.go) just before each provider
+	// call.
+	Keyring *secrets.Keyring
 }
 
 // NewWorker returns a Worker.
@@ -100,7 +103,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	src := rand.New(rand.NewChaCha8(seed))
 	var jmu sync.Mutex
 	return &Worker{
-		store: cfg.Store, senders: cfg.Senders, log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
+		store: cfg.Store, senders: openSealed(cfg.Keyring, cfg.Senders), log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
 		jitter: func(d time.Duration) time.Duration {
 			jmu.Lock()
 			defer jmu.Unlock()
@@ -204,6 +207,8 @@ func (w *Worker) record(ctx context.Context, m latchkey.Message, provider string
 	updated, err := w.store.UpdateMessage(ctx, m.ID, func(x *latchkey.Message) error {
 		x.Attempts++
 		switch {
+		case sendErr == nil && x.Suppressed:
+			x.Status, x.SentAt, x.LastError = latchkey.MessageSuppressed, now, ""
 		case sendErr == nil:
 			x.Status, x.Provider, x.SentAt, x.LastError = latchkey.MessageSent, provider, now, ""
 		case permanent || x.Attempts >= MaxAttempts:
@@ -226,6 +231,8 @@ func (w *Worker) record(ctx context.Context, m latchkey.Message, provider string
 	switch updated.Status {
 	case latchkey.MessageSent:
 		w.log.Info("message sent", append(attrs, "provider", updated.Provider)...)
+	case latchkey.MessageSuppressed:
+		w.log.Info("message suppressed", attrs...)
 	case latchkey.MessageFailed:
 		w.log.Error("message failed", append(attrs, "reason", updated.LastError)...)
 	default:

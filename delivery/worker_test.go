@@ -16,6 +16,7 @@ import (
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/delivery"
 	"github.com/latchkeyhq/latchkey/fake"
+	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sqlite"
 )
 
@@ -55,6 +56,13 @@ type outboxEnv struct {
 
 func newOutbox(t *testing.T, senders ...delivery.Sender) *outboxEnv {
 	t.Helper()
+	return newOutboxWith(t, nil, senders...)
+}
+
+// newOutboxWith is newOutbox with a worker that opens sealed messages with
+// keyring.
+func newOutboxWith(t *testing.T, keyring *secrets.Keyring, senders ...delivery.Sender) *outboxEnv {
+	t.Helper()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "outbox.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +79,7 @@ func newOutbox(t *testing.T, senders ...delivery.Sender) *outboxEnv {
 	}
 	logs := &bytes.Buffer{}
 	w := delivery.NewWorker(delivery.WorkerConfig{Store: store, Log: slog.New(slog.NewTextHandler(logs, nil)), Now: clock.Now, Rand: rand.Reader,
-		Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: senders}})
+		Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: senders}, Keyring: keyring})
 	return &outboxEnv{t: t, store: store, clock: clock, worker: w, logs: logs, app: app}
 }
 
@@ -85,11 +93,26 @@ func (o *outboxEnv) queue(text string) latchkey.Message {
 // queueFor is queue with a code valid for ttl.
 func (o *outboxEnv) queueFor(text string, ttl time.Duration) latchkey.Message {
 	o.t.Helper()
+	return o.queueMessage(text, ttl, nil)
+}
+
+// queueMessage queues a message, changed by edits, then sealed with seal
+// when it is not nil.
+func (o *outboxEnv) queueMessage(text string, ttl time.Duration, seal *secrets.Keyring, edits ...func(*latchkey.Message)) latchkey.Message {
+	o.t.Helper()
 	now := o.clock.Now()
 	id := fmt.Sprintf("m%d", now.UnixNano())
 	m := latchkey.Message{ID: id, AppID: o.app.ID, Channel: latchkey.ChannelEmail, To: "ada@example.com", Subject: "Code",
 		Text: text, HTML: "<p>" + text + "</p>", Status: latchkey.MessageQueued, CreatedAt: now, NextAttemptAt: now,
 		ExpiresAt: now.Add(ttl)}
+	for _, edit := range edits {
+		edit(&m)
+	}
+	if seal != nil {
+		if err := delivery.Seal(seal, &m); err != nil {
+			o.t.Fatal(err)
+		}
+	}
 	c := latchkey.Challenge{ID: "c" + id, AppID: o.app.ID, Kind: latchkey.KindOTP, Subject: "user:" + id, Channel: latchkey.ChannelEmail,
 		CodeHash: []byte(id), CreatedAt: now, ExpiresAt: m.ExpiresAt}
 	if err := o.store.CreateChallenge(context.Background(), c, &m, nil); err != nil {

@@ -102,7 +102,8 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	for ch, list := range opts.senders {
 		senders[ch] = list
 	}
-	h.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: store, Senders: senders, Log: log, Now: clock.Now, Rand: rand.Reader})
+	h.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: store, Senders: senders, Log: log, Now: clock.Now, Rand: rand.Reader,
+		Keyring: keyring})
 	userService := users.NewService(store, clock.Now, rand.Reader)
 	sess := sessions.New(sessions.Config{Store: store, Keyring: keyring, Issuer: h.issuer, TenantID: tenant, Now: clock.Now, Rand: rand.Reader})
 	limiter := ratelimit.New(ratelimit.Config{Store: store, Keyring: keyring, Log: log, Now: clock.Now,

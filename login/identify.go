@@ -17,16 +17,31 @@ const (
 	TypeUsername = "username"
 )
 
-// target is the user a request names, or, when the app hides unknown users,
-// the identifier of one it does not know.
+// target is what a request's identifier names: the app's user, if any,
+// and the subject that challenges and failure counts are bound to.
 type target struct {
-	user *latchkey.User // nil for an unknown identifier
-	// subject binds challenges and failure counts: the user, or the
-	// canonical identifier when there is no user.
+	// user is the app's user the identifier names, whatever its status or
+	// addresses; nil when it names none.
+	user *latchkey.User
+	// subject is decided by the identifier alone (hide.go): the user's,
+	// or the canonical identifier's when there is no user.
 	subject string
 	// canonical is the identifier in canonical form.
 	canonical string
 	idType    string
+	// decoy marks a send that delivers nothing and whose challenge never
+	// succeeds, answered as a real one (hide_unknown_users).
+	decoy bool
+}
+
+// address is where a send goes: an email address or phone number, or for a
+// decoy a stand-in (hide.go).
+type address struct {
+	value string
+	// named is set when the request itself names the address: the
+	// identifier, or a custom address.
+	named   bool
+	standIn bool
 }
 
 // unknownSubject is the subject of an identifier that names no user: the
@@ -103,9 +118,8 @@ func canonicalIdentifier(idType, identifier string) (string, error) {
 
 // sendTarget resolves the user a send is for, applying the app's policy to
 // an unknown identifier: public signup creates the user (from an email or a
-// phone number), hide_unknown_users returns a target without a user, and
-// otherwise the answer is user_not_found. A disabled user cannot receive a
-// code.
+// phone number), hide_unknown_users makes the send a decoy, and otherwise
+// the answer is user_not_found. A disabled user cannot receive a code.
 func (s *Service) sendTarget(ctx context.Context, app latchkey.App, idType, identifier string) (target, error) {
 	t, err := s.resolve(ctx, app, idType, identifier)
 	if errors.Is(err, errUserNotFound) {
@@ -113,6 +127,7 @@ func (s *Service) sendTarget(ctx context.Context, app latchkey.App, idType, iden
 		case app.Policy.PublicSignup && (idType == TypeEmail || idType == TypePhone):
 			return s.signUp(ctx, app, t, identifier)
 		case app.Policy.HideUnknownUsers:
+			t.decoy = true
 			return t, nil
 		}
 	}
@@ -125,16 +140,24 @@ func (s *Service) sendTarget(ctx context.Context, app latchkey.App, idType, iden
 	return t, nil
 }
 
-// hidden applies hide_unknown_users to an answer that would reveal that the
-// user exists (disabled, or without the address the channel needs): with
-// the setting on, the send goes ahead as for an unknown identifier, and
-// nothing is delivered.
-func hidden(app latchkey.App, t target, err error) (target, error) {
-	if !app.Policy.HideUnknownUsers {
-		return t, err
+// addressOn is t's address on a channel: the identifier itself when it is
+// an address of the channel (named by the request), else the user's own;
+// errEmailMissing or errPhoneMissing when there is neither.
+func (t target) addressOn(ch latchkey.Channel) (address, error) {
+	switch {
+	case ch == latchkey.ChannelEmail && t.idType == TypeEmail && t.user != nil:
+		return address{value: t.user.Email, named: true}, nil
+	case ch == latchkey.ChannelEmail && t.idType == TypeEmail, ch == latchkey.ChannelSMS && t.idType == TypePhone:
+		return address{value: t.canonical, named: true}, nil
+	case ch == latchkey.ChannelEmail && t.user != nil && t.user.Email != "":
+		return address{value: t.user.Email}, nil
+	case ch == latchkey.ChannelSMS && t.user != nil && t.user.Phone != "":
+		return address{value: t.user.Phone}, nil
+	case ch == latchkey.ChannelEmail:
+		return address{}, errEmailMissing
+	default:
+		return address{}, errPhoneMissing
 	}
-	t.user, t.subject = nil, unknownSubject(t.idType, t.canonical)
-	return t, nil
 }
 
 // signUp creates the user a public-signup send names (or adds the tenant's

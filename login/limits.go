@@ -24,12 +24,14 @@ type Limiter interface {
 	CheckAuthenticate(ctx context.Context, app latchkey.App, endUser netip.Addr) error
 	// Failed records a failed authentication.
 	Failed(ctx context.Context, app latchkey.App, endUser netip.Addr) error
+	// SMSAllowed reports whether the app's limits let an SMS go to number.
+	SMSAllowed(app latchkey.App, number string) bool
 }
 
 // otpLimits is what the limits make of a passcode send: the counters it
 // spends, or, when it goes to a test identifier, none and that identifier.
-func (s *Service) otpLimits(app latchkey.App, req SendOTP, t target, dest string) (*latchkey.CounterUpdate, *latchkey.TestIdentifier, error) {
-	if test := testIdentifier(app, req.Channel, t, dest); test != nil {
+func (s *Service) otpLimits(app latchkey.App, req SendOTP, t target, dest address) (*latchkey.CounterUpdate, *latchkey.TestIdentifier, error) {
+	if test := testIdentifier(app, req.Channel, t, dest.value); test != nil {
 		return nil, test, nil
 	}
 	spend, err := s.limitSend(app, req.Channel, t, dest, req.EndUser)
@@ -39,13 +41,13 @@ func (s *Service) otpLimits(app latchkey.App, req SendOTP, t target, dest string
 // limitSend asks the limiter for the counters a send to dest spends: the
 // subject's, the destination's (none for the direct channel, which sends
 // nowhere) and the end user's address's. nil without a limiter.
-func (s *Service) limitSend(app latchkey.App, ch latchkey.Channel, t target, dest string, endUser netip.Addr) (*latchkey.CounterUpdate, error) {
+func (s *Service) limitSend(app latchkey.App, ch latchkey.Channel, t target, dest address, endUser netip.Addr) (*latchkey.CounterUpdate, error) {
 	if s.cfg.Limiter == nil {
 		return nil, nil
 	}
 	facts := latchkey.SendFacts{Channel: ch, Subject: t.subject, EndUser: endUser}
 	if ch != latchkey.ChannelDirect {
-		facts.Destination = canonicalDestination(ch, dest)
+		facts.Destination, facts.StandIn = canonicalDestination(ch, dest.value), dest.standIn
 	}
 	return s.cfg.Limiter.ForSend(app, facts)
 }

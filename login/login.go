@@ -10,8 +10,9 @@
 // Authenticating a passcode counts the attempt and checks the code in one
 // atomic step, so concurrent guesses cannot outrun the failure limit; after
 // MaxFailures consecutive failures every attempt fails with auth_locked
-// until the lockout ends, even with the right code. A new code does not
-// reset the count; a success does. A code is consumed by a conditional
+// until the lockout ends, even with the right code; consecutive lockouts
+// escalate up to a bound (lockout.go). A new code does not reset the
+// count; a success by any method does. A code is consumed by a conditional
 // update, so of any number of concurrent requests with the right code
 // exactly one gets tokens. The success records the login on the user and
 // opens the session in the same transaction: a login is all written or not
@@ -99,6 +100,7 @@ var (
 	errUserNotFound       = &latchkey.Error{Code: latchkey.CodeUserNotFound, Message: "User not found"}
 	errUserNotActive      = &latchkey.Error{Code: latchkey.CodeUserNotActive, Message: "User is not active"}
 	errEmailMissing       = &latchkey.Error{Code: latchkey.CodeEmailMissing, Message: "User has no email address"}
+	errPhoneMissing       = &latchkey.Error{Code: latchkey.CodePhoneMissing, Message: "User has no phone number"}
 )
 
 // providerVariable names the setting that gives each channel a provider.

@@ -54,12 +54,7 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 		return SentOTP{}, err
 	}
 	dest, err := otpDestination(req, t)
-	if latchkey.ErrorCode(err) == latchkey.CodeEmailMissing || latchkey.ErrorCode(err) == latchkey.CodePhoneMissing {
-		if t, err = hidden(app, t, err); err == nil {
-			dest, err = otpDestination(req, t)
-		}
-	}
-	if err != nil {
+	if t, dest, err = s.route(app, t, req.Channel, dest, err); err != nil {
 		return SentOTP{}, err
 	}
 	spend, test, err := s.otpLimits(app, req, t, dest)
@@ -70,7 +65,7 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 	if err != nil {
 		return SentOTP{}, err
 	}
-	c, err := s.newChallenge(app, t, latchkey.KindOTP, req.Channel, dest, ttl, req.GenerateRequestID)
+	c, err := s.newChallenge(app, t, latchkey.KindOTP, req.Channel, dest.value, ttl, req.GenerateRequestID)
 	if err != nil {
 		return SentOTP{}, err
 	}
@@ -80,8 +75,8 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 	if err != nil {
 		return SentOTP{}, err
 	}
-	if t.user == nil {
-		msg = nil // an unknown identifier: the same work, nothing delivered
+	if msg != nil && t.decoy {
+		msg.Suppressed = true // the same work, nothing delivered
 	}
 	if test != nil {
 		// A test identifier: its fixed code opens the challenge, and
@@ -129,42 +124,30 @@ func (s *Service) checkSendOTP(req *SendOTP) error {
 }
 
 // otpDestination is where the code goes: the custom address or number when
-// given, else the user's own.
-func otpDestination(req SendOTP, t target) (string, error) {
+// given, else the target's own address on the channel; none for the direct
+// channel.
+func otpDestination(req SendOTP, t target) (address, error) {
 	switch req.Channel {
 	case latchkey.ChannelEmail:
 		if req.CustomEmail != "" {
 			display, _, err := users.CanonicalEmail(req.CustomEmail)
 			if err != nil {
-				return "", invalid("custom_email is not a valid email address")
+				return address{}, invalid("custom_email is not a valid email address")
 			}
-			return display, nil
+			return address{value: display, named: true}, nil
 		}
-		if t.user == nil {
-			return t.canonical, nil
-		}
-		if t.user.Email == "" {
-			return "", errEmailMissing
-		}
-		return t.user.Email, nil
 	case latchkey.ChannelSMS:
 		if req.CustomPhoneNumber != "" {
 			p, err := users.NormalizePhone(req.CustomPhoneNumber)
 			if err != nil {
-				return "", invalid("custom_phone_number is not a phone number in E.164 format")
+				return address{}, invalid("custom_phone_number is not a phone number in E.164 format")
 			}
-			return p, nil
+			return address{value: p, named: true}, nil
 		}
-		if t.user == nil {
-			return t.canonical, nil
-		}
-		if t.user.Phone == "" {
-			return "", &latchkey.Error{Code: latchkey.CodePhoneMissing, Message: "User has no phone number"}
-		}
-		return t.user.Phone, nil
 	default:
-		return "", nil
+		return address{}, nil
 	}
+	return t.addressOn(req.Channel)
 }
 
 // newChallenge makes a challenge for t, without its code hash.
@@ -180,8 +163,8 @@ func (s *Service) newChallenge(app latchkey.App, t target, kind latchkey.Challen
 	}
 	c := latchkey.Challenge{ID: id, AppID: app.ID, Kind: kind, Subject: t.subject, Channel: ch, Destination: dest,
 		RequestID: rid, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if t.user != nil {
-		c.UserID = t.user.ID
+	if t.user != nil && !t.decoy {
+		c.UserID = t.user.ID // a decoy has none: it never succeeds
 	}
 	return c, nil
 }
@@ -208,15 +191,17 @@ func (s *Service) otpMessage(app latchkey.App, c latchkey.Challenge, code string
 	return s.message(app, c, content)
 }
 
-// message wraps composed content for the outbox.
+// message wraps composed content for the outbox, sealed: the code or link
+// it carries is never stored in clear.
 func (s *Service) message(app latchkey.App, c latchkey.Challenge, content delivery.Content) (*latchkey.Message, error) {
 	id, err := secrets.NewSortableID(c.CreatedAt, s.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
-	return &latchkey.Message{ID: id, AppID: app.ID, Channel: c.Channel, To: c.Destination, Subject: content.Subject,
+	m := &latchkey.Message{ID: id, AppID: app.ID, Channel: c.Channel, To: c.Destination, Subject: content.Subject,
 		Text: content.Text, HTML: content.HTML, From: content.From, Status: latchkey.MessageQueued,
-		CreatedAt: c.CreatedAt, NextAttemptAt: c.CreatedAt, ExpiresAt: c.ExpiresAt}, nil
+		CreatedAt: c.CreatedAt, NextAttemptAt: c.CreatedAt, ExpiresAt: c.ExpiresAt}
+	return m, delivery.Seal(s.cfg.Keyring, m)
 }
 
 // AuthenticateOTP is a request to exchange a passcode for tokens (Mosaic's
@@ -247,14 +232,19 @@ func (s *Service) AuthenticateOTP(ctx context.Context, app latchkey.App, req Aut
 	case errors.Is(err, errUserNotFound):
 		// Unknown: counted and checked like any other, so the answer
 		// reveals nothing (a hidden unknown identifier has a decoy).
+		t.decoy = true
 	case err != nil:
 		return sessions.Tokens{}, err
 	case t.user.Status == latchkey.UserDisabled:
+		// Hidden, it is counted and checked as any user, and never
+		// succeeds.
 		if t, err = hidden(app, t, errUserNotActive); err != nil {
 			return sessions.Tokens{}, err
 		}
 	}
-	userID := ""
+	// An unknown identifier's session can be no session: its subject is
+	// no user's ID.
+	userID := t.subject
 	if t.user != nil {
 		userID = t.user.ID
 	}
@@ -285,14 +275,13 @@ func isDigits(s string) bool {
 // one atomic attempt: every attempt on a subject waits for the one before,
 // so concurrent guesses each see the failures already counted and cannot
 // outrun the limit. A lockout refuses even the right code; a wrong code
-// counts a failure, and the failure that reaches the limit starts the
-// lockout and invalidates the challenge; the right code consumes the
+// counts a failure, and the failure that locks the subject out
+// (lockout.go) invalidates the challenge; the right code consumes the
 // challenge, resets the count and signs the user in, all in the same
 // transaction. A missing or expired challenge evaluates no code and counts
 // nothing. The fixed code of a test identifier opens the challenge made for
 // it, with the same rules. It returns the completed authentication.
 func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target, req AuthenticateOTP) (*completion, error) {
-	policy := app.Policy
 	now := s.cfg.Now()
 	var (
 		outcome error
@@ -302,11 +291,8 @@ func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target,
 	err := s.cfg.Store.AttemptChallenge(ctx, app.ID, latchkey.KindOTP, t.subject, now,
 		func(c *latchkey.AttemptCounter, live *latchkey.Challenge) (latchkey.AttemptResult, error) {
 			outcome = nil
-			if !c.LockedUntil.IsZero() && !now.Before(c.LockedUntil) {
-				c.Failures, c.LockedUntil = 0, time.Time{} // the lockout is over
-			}
 			switch {
-			case now.Before(c.LockedUntil):
+			case lockedOut(c, now):
 				outcome = errLocked
 				return keep, nil
 			case live == nil:
@@ -318,17 +304,15 @@ func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target,
 			}
 			codeOK := s.cfg.Keyring.Verify(otpPurpose, live.ID+":"+req.Passcode, live.CodeHash) ||
 				s.testCodeMatches(app, t, *live, req.Passcode)
-			if codeOK && requestIDMatches(live.RequestID, req.RequestID) && live.UserID != "" {
-				c.Failures = 0
+			if codeOK && requestIDMatches(live.RequestID, req.RequestID) && live.UserID != "" && !t.decoy {
+				*c = latchkey.AttemptCounter{}
 				var in *latchkey.SignIn
 				var err error
 				done, in, err = s.signIn(app, *live, otpAuthType[live.Channel], otpMethod[live.Channel], req.Options)
 				return latchkey.AttemptResult{Consume: true, SignIn: in}, err
 			}
-			c.Failures++
 			outcome = errInvalidCredentials
-			if c.Failures >= policy.MaxFailures {
-				c.LockedUntil = now.Add(policy.LockoutDuration)
+			if countFailure(c, app.Policy, now) {
 				return invalidate, nil // the challenge dies with the lockout
 			}
 			return keep, nil

@@ -163,13 +163,13 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 	read := func(b *pgx.Batch) {
 		c, live = latchkey.AttemptCounter{AppID: appID, Subject: subject}, nil
 		queueSubjectLock(b, appID, kind, subject)
-		b.Queue("SELECT failures, locked_until FROM attempt_counters WHERE app_id = $1 AND subject = $2", appID, subject).
-			QueryRow(func(row pgx.Row) error {
-				var locked int64
-				err := row.Scan(&c.Failures, &locked)
-				c.LockedUntil = fromMS(locked)
-				return ignoreNoRows(err)
-			})
+		b.Queue("SELECT failures, consecutive, lockouts, locked_until FROM attempt_counters WHERE app_id = $1 AND subject = $2",
+			appID, subject).QueryRow(func(row pgx.Row) error {
+			var locked int64
+			err := row.Scan(&c.Failures, &c.Consecutive, &c.Lockouts, &locked)
+			c.LockedUntil = fromMS(locked)
+			return ignoreNoRows(err)
+		})
 		b.Queue(selectLiveChallenge+" FOR UPDATE", appID, string(kind), subject).QueryRow(func(row pgx.Row) error {
 			ch, err := scanChallenge(row)
 			if err == nil {
@@ -187,9 +187,10 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 		c.AppID, c.Subject = appID, subject
 		b := &pgx.Batch{}
 		if c != before { // an unchanged counter costs no write
-			b.Queue(`INSERT INTO attempt_counters (app_id, subject, failures, locked_until) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (app_id, subject) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`,
-				appID, subject, c.Failures, ms(c.LockedUntil))
+			b.Queue(`INSERT INTO attempt_counters (app_id, subject, failures, consecutive, lockouts, locked_until)
+				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, subject) DO UPDATE SET failures = excluded.failures,
+				consecutive = excluded.consecutive, lockouts = excluded.lockouts, locked_until = excluded.locked_until`,
+				appID, subject, c.Failures, c.Consecutive, c.Lockouts, ms(c.LockedUntil))
 		}
 		consume := result.Consume && live != nil
 		if consume {
@@ -205,8 +206,16 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 
 // signIn sends the statements in b with the signing-in user's row, read
 // for update, and returns the batch of the login's writes (the user's
-// update, the new session), for the caller to send with its COMMIT.
+// update, the new session), for the caller to send with its COMMIT. An
+// attempt counter to reset is removed first, under the lock attempts on
+// passcodes take (the only kind attempts are made on), before the user's
+// row is locked: attempts lock in that order too, so the two cannot
+// deadlock.
 func signIn(ctx context.Context, q batchSender, b *pgx.Batch, in latchkey.SignIn) (*pgx.Batch, error) {
+	if r := in.ResetAttempts; r != nil {
+		queueSubjectLock(b, r.AppID, latchkey.KindOTP, r.Subject)
+		b.Queue("DELETE FROM attempt_counters WHERE app_id = $1 AND subject = $2", r.AppID, r.Subject)
+	}
 	var u latchkey.User
 	if in.UpdateUser != nil {
 		b.Queue(selectUser+"WHERE id = $1 FOR UPDATE", in.UserID).QueryRow(func(row pgx.Row) (err error) {
@@ -258,6 +267,6 @@ func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (
 	if err != nil {
 		return n, err
 	}
-	_, err = s.pool.Exec(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND locked_until < $1", ms(before))
+	_, err = s.pool.Exec(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND consecutive = 0 AND locked_until < $1", ms(before))
 	return n, translate(err)
 }

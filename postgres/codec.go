@@ -102,3 +102,12 @@ func sqlLimit(n int) any {
 // sqlOffset mirrors SQLite's OFFSET, which reads a negative offset as 0;
 // PostgreSQL would refuse it.
 func sqlOffset(n int) int { return max(n, 0) }
+
+// bytesOrEmpty stores a missing byte string as an empty one, for columns
+// that are NOT NULL.
+func bytesOrEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

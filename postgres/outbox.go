@@ -10,14 +10,14 @@ import (
 )
 
 const messageColumns = `id, app_id, channel, recipient, subject, body_text, body_html, sender, status, attempts,
-	last_error, provider, created_at, next_attempt_at, expires_at, sent_at`
+	last_error, provider, created_at, next_attempt_at, expires_at, sent_at, sealed, suppressed`
 
 const selectMessage = "SELECT " + messageColumns + " FROM outbox "
 
 func queueMessage(b *pgx.Batch, m latchkey.Message) {
-	b.Queue("INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(1, 16)+")",
+	b.Queue("INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(1, 18)+")",
 		m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, m.From, string(m.Status), m.Attempts,
-		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt))
+		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt), bytesOrEmpty(m.Sealed), m.Suppressed)
 }
 
 func scanMessage(row scanner) (latchkey.Message, error) {
@@ -27,9 +27,12 @@ func scanMessage(row scanner) (latchkey.Message, error) {
 		created, next, expires, sentAt int64
 	)
 	err := row.Scan(&m.ID, &m.AppID, &channel, &m.To, &m.Subject, &m.Text, &m.HTML, &m.From, &status, &m.Attempts,
-		&m.LastError, &m.Provider, &created, &next, &expires, &sentAt)
+		&m.LastError, &m.Provider, &created, &next, &expires, &sentAt, &m.Sealed, &m.Suppressed)
 	if err != nil {
 		return m, translate(err)
+	}
+	if len(m.Sealed) == 0 {
+		m.Sealed = nil
 	}
 	m.Channel, m.Status = latchkey.Channel(channel), latchkey.MessageStatus(status)
 	m.CreatedAt, m.NextAttemptAt, m.ExpiresAt, m.SentAt = fromMS(created), fromMS(next), fromMS(expires), fromMS(sentAt)
@@ -93,11 +96,12 @@ func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latch
 			return err
 		}
 		if m.Status != latchkey.MessageQueued {
-			m.Subject, m.Text, m.HTML = "", "", ""
+			m.Subject, m.Text, m.HTML, m.Sealed = "", "", "", nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE outbox SET subject = $1, body_text = $2, body_html = $3, status = $4, attempts = $5,
-			last_error = $6, provider = $7, next_attempt_at = $8, sent_at = $9 WHERE id = $10`,
-			m.Subject, m.Text, m.HTML, string(m.Status), m.Attempts, m.LastError, m.Provider, ms(m.NextAttemptAt), ms(m.SentAt), id)
+		_, err = tx.Exec(ctx, `UPDATE outbox SET subject = $1, body_text = $2, body_html = $3, sealed = $4, status = $5,
+			attempts = $6, last_error = $7, provider = $8, next_attempt_at = $9, sent_at = $10 WHERE id = $11`,
+			m.Subject, m.Text, m.HTML, bytesOrEmpty(m.Sealed), string(m.Status), m.Attempts, m.LastError, m.Provider,
+			ms(m.NextAttemptAt), ms(m.SentAt), id)
 		m.ID = id
 		out = m
 		return translate(err)
@@ -121,7 +125,7 @@ func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus,
 		return nil, err
 	}
 	for i := range out {
-		out[i].Subject, out[i].Text, out[i].HTML = "", "", ""
+		out[i].Subject, out[i].Text, out[i].HTML, out[i].Sealed = "", "", "", nil
 	}
 	return out, nil
 }

@@ -189,6 +189,23 @@ func TestSMSCountries(t *testing.T) {
 	}
 }
 
+// TestStandInDestination checks the stand-in of a decoy that names no
+// number: it has no country, and it is its own run of numbers, so stand-ins
+// that differ only in their last characters are counted apart.
+func TestStandInDestination(t *testing.T) {
+	b := newBench(t, ratelimit.Config{})
+	app := appWith(func(l *latchkey.Limits) { l.SMSCountries, l.SMSPrefixPerHour = []string{"GB"}, 1 })
+	standIn := func(subject string) latchkey.SendFacts {
+		return latchkey.SendFacts{Channel: latchkey.ChannelSMS, Subject: subject, Destination: "nowhere:sms:" + subject, StandIn: true}
+	}
+	b.wantAdmitted(b.send(app, standIn("unknown:email:a@example.com")), "a decoy SMS without a number")
+	b.wantAdmitted(b.send(app, standIn("unknown:email:a@example.org")), "a decoy SMS to another stand-in")
+	b.wantRefused(b.send(app, standIn("unknown:email:a@example.com")), ratelimit.SMSPrefixPerHour, time.Hour)
+	if !b.limiter.SMSAllowed(app, "+442079460958") || b.limiter.SMSAllowed(app, "+33142685300") {
+		t.Fatal("SMSAllowed disagrees with the allowed countries")
+	}
+}
+
 func TestEndUserAddressSends(t *testing.T) {
 	b := newBench(t, ratelimit.Config{})
 	app := appWith(func(l *latchkey.Limits) { l.IPSendsPerHour = 2 })

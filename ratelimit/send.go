@@ -17,8 +17,9 @@ import (
 // with when to retry) if any limit is reached, and else counts it against
 // every limit; nil when no limit applies.
 //
-// A send is counted against its destination and its subject (the user, or
-// an unknown identifier's decoy, counted alike) with the resend cooldown
+// A send is counted against its destination (for a decoy that names no
+// address, its stand-in) and its subject (the user, or an unknown
+// identifier's decoy, counted alike) with the resend cooldown
 // and the hourly and daily caps; against the end user's address when the
 // backend forwarded it; and, for an SMS, against its number's prefix (all
 // but the last three digits) and the app's SMS budget for the day. The
@@ -80,7 +81,7 @@ func (l *Limiter) sendCounters(app latchkey.App, send latchkey.SendFacts, now ti
 	if send.Channel != latchkey.ChannelSMS || send.Destination == "" {
 		return cs
 	}
-	if prefix := numberPrefix(send.Destination); lim.SMSPrefixPerHour > 0 && prefix != "" {
+	if prefix := smsPrefix(send); lim.SMSPrefixPerHour > 0 && prefix != "" {
 		cs = append(cs, counted{key: l.counterKey(app.ID, "sms-prefix", prefix), masked: delivery.Mask(prefix) + "xxx",
 			windows: []window{{SMSPrefixPerHour, lim.SMSPrefixPerHour, time.Hour,
 				fmt.Sprintf("at most %d SMS an hour to numbers that differ only in their last 3 digits", lim.SMSPrefixPerHour)}}})
@@ -112,6 +113,15 @@ func targetWindows(lim latchkey.Limits) []window {
 	return ws
 }
 
+// smsPrefix is what an SMS is counted against as a run of numbers: its
+// number's prefix, or a stand-in destination whole (it has no neighbours).
+func smsPrefix(send latchkey.SendFacts) string {
+	if send.StandIn {
+		return send.Destination
+	}
+	return numberPrefix(send.Destination)
+}
+
 // numberPrefix is an E.164 number without its last three digits: the run
 // of a thousand numbers that sequential pumping walks through.
 func numberPrefix(number string) string {
@@ -132,24 +142,35 @@ func maskSubject(subject string) string {
 }
 
 // checkCountry refuses an SMS to a number outside the app's allowed
-// countries, named by ISO 3166 region code or by calling code (which
-// admits every region that shares it).
+// countries. A stand-in destination has no country.
 func (l *Limiter) checkCountry(app latchkey.App, send latchkey.SendFacts) error {
-	allowed := app.Limits.SMSCountries
-	if send.Channel != latchkey.ChannelSMS || len(allowed) == 0 {
+	if send.Channel != latchkey.ChannelSMS || send.StandIn || l.SMSAllowed(app, send.Destination) {
 		return nil
 	}
+	l.report(app.ID, refusal{limit: SMSCountries, masked: delivery.Mask(send.Destination)})
 	region, code := users.PhoneRegion(send.Destination)
 	calling := "+" + strconv.Itoa(code)
-	for _, c := range allowed {
-		if c == calling || (region != "" && c == region) {
-			return nil
-		}
-	}
-	l.report(app.ID, refusal{limit: SMSCountries, masked: delivery.Mask(send.Destination)})
 	where := calling
 	if region != "" {
 		where = region + " (" + calling + ")"
 	}
 	return latchkey.Errorf(latchkey.CodeInvalid, "This application does not send SMS to numbers in %s (sms_countries)", where)
+}
+
+// SMSAllowed reports whether the app sends SMS to number: its allowed
+// countries are empty, or name the number's ISO 3166 region or its calling
+// code (which admits every region that shares it).
+func (l *Limiter) SMSAllowed(app latchkey.App, number string) bool {
+	allowed := app.Limits.SMSCountries
+	if len(allowed) == 0 {
+		return true
+	}
+	region, code := users.PhoneRegion(number)
+	calling := "+" + strconv.Itoa(code)
+	for _, c := range allowed {
+		if c == calling || (region != "" && c == region) {
+			return true
+		}
+	}
+	return false
 }

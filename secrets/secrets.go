@@ -5,8 +5,9 @@
 // Nothing secret is stored in clear: client secrets, passcodes, link codes
 // and refresh tokens are stored as keyed hashes (HMAC-SHA-256 under a key
 // derived from the server secret), so a copy of the database alone is not
-// enough to use or to brute-force them; private signing keys are sealed with
-// AES-256-GCM under another derived key. Earlier server secrets may be kept
+// enough to use or to brute-force them; private signing keys, and the
+// messages that carry codes and links while they wait in the outbox, are
+// sealed with AES-256-GCM under another derived key. Earlier server secrets may be kept
 // so that a secret can be rotated without losing what the old one protected.
 package secrets
 

@@ -96,8 +96,8 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 	return s.inTx(ctx, func(tx *tx) error {
 		c := latchkey.AttemptCounter{AppID: appID, Subject: subject}
 		var locked int64
-		err := tx.QueryRowContext(ctx, "SELECT failures, locked_until FROM attempt_counters WHERE app_id = ? AND subject = ?",
-			appID, subject).Scan(&c.Failures, &locked)
+		err := tx.QueryRowContext(ctx, "SELECT failures, consecutive, lockouts, locked_until FROM attempt_counters WHERE app_id = ? AND subject = ?",
+			appID, subject).Scan(&c.Failures, &c.Consecutive, &c.Lockouts, &locked)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return translate(err)
 		}
@@ -120,9 +120,10 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 		// A counter left as it was (the common success with no failures)
 		// costs no write; a zero counter and a missing one are the same.
 		if c != before {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO attempt_counters (app_id, subject, failures, locked_until) VALUES (?, ?, ?, ?)
-			ON CONFLICT (app_id, subject) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`,
-				appID, subject, c.Failures, ms(c.LockedUntil)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO attempt_counters (app_id, subject, failures, consecutive, lockouts, locked_until)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, subject) DO UPDATE SET failures = excluded.failures,
+			consecutive = excluded.consecutive, lockouts = excluded.lockouts, locked_until = excluded.locked_until`,
+				appID, subject, c.Failures, c.Consecutive, c.Lockouts, ms(c.LockedUntil)); err != nil {
 				return translate(err)
 			}
 		}
@@ -139,8 +140,15 @@ func (s *Store) AttemptChallenge(ctx context.Context, appID string, kind latchke
 	})
 }
 
-// signIn writes a login's user update and new session.
+// signIn writes a login's user update and new session, and resets the
+// attempt counter it names. The one write connection serialises it with
+// every attempt.
 func signIn(ctx context.Context, tx *tx, in latchkey.SignIn) error {
+	if r := in.ResetAttempts; r != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM attempt_counters WHERE app_id = ? AND subject = ?", r.AppID, r.Subject); err != nil {
+			return translate(err)
+		}
+	}
 	if in.UpdateUser != nil {
 		if _, err := updateUser(ctx, tx, in.UserID, in.UpdateUser); err != nil {
 			return err
@@ -158,6 +166,6 @@ func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (
 	if err != nil {
 		return n, err
 	}
-	_, err = s.write.ExecContext(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND locked_until < ?", ms(before))
+	_, err = s.write.ExecContext(ctx, "DELETE FROM attempt_counters WHERE failures = 0 AND consecutive = 0 AND locked_until < ?", ms(before))
 	return n, translate(err)
 }

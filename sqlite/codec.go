@@ -91,3 +91,12 @@ func sameValue(a, b any) bool {
 		return a == b
 	}
 }
+
+// bytesOrEmpty stores a missing byte string as an empty one, for columns
+// that are NOT NULL.
+func bytesOrEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -8,12 +8,12 @@ import (
 )
 
 const messageColumns = `id, app_id, channel, recipient, subject, body_text, body_html, sender, status, attempts,
-	last_error, provider, created_at, next_attempt_at, expires_at, sent_at`
+	last_error, provider, created_at, next_attempt_at, expires_at, sent_at, sealed, suppressed`
 
 func insertMessage(ctx context.Context, tx *tx, m latchkey.Message) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(16)+")",
+	_, err := tx.ExecContext(ctx, "INSERT INTO outbox ("+messageColumns+") VALUES ("+placeholders(18)+")",
 		m.ID, m.AppID, string(m.Channel), m.To, m.Subject, m.Text, m.HTML, m.From, string(m.Status), m.Attempts,
-		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt))
+		m.LastError, m.Provider, ms(m.CreatedAt), ms(m.NextAttemptAt), ms(m.ExpiresAt), ms(m.SentAt), bytesOrEmpty(m.Sealed), m.Suppressed)
 	return translate(err)
 }
 
@@ -24,9 +24,12 @@ func scanMessage(row scanner) (latchkey.Message, error) {
 		created, next, expires, sentAt int64
 	)
 	err := row.Scan(&m.ID, &m.AppID, &channel, &m.To, &m.Subject, &m.Text, &m.HTML, &m.From, &status, &m.Attempts,
-		&m.LastError, &m.Provider, &created, &next, &expires, &sentAt)
+		&m.LastError, &m.Provider, &created, &next, &expires, &sentAt, &m.Sealed, &m.Suppressed)
 	if err != nil {
 		return m, translate(err)
+	}
+	if len(m.Sealed) == 0 {
+		m.Sealed = nil
 	}
 	m.Channel, m.Status = latchkey.Channel(channel), latchkey.MessageStatus(status)
 	m.CreatedAt, m.NextAttemptAt, m.ExpiresAt, m.SentAt = fromMS(created), fromMS(next), fromMS(expires), fromMS(sentAt)
@@ -79,11 +82,12 @@ func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latch
 			return err
 		}
 		if m.Status != latchkey.MessageQueued {
-			m.Subject, m.Text, m.HTML = "", "", ""
+			m.Subject, m.Text, m.HTML, m.Sealed = "", "", "", nil
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE outbox SET subject = ?, body_text = ?, body_html = ?, status = ?, attempts = ?,
-			last_error = ?, provider = ?, next_attempt_at = ?, sent_at = ? WHERE id = ?`,
-			m.Subject, m.Text, m.HTML, string(m.Status), m.Attempts, m.LastError, m.Provider, ms(m.NextAttemptAt), ms(m.SentAt), id)
+		_, err = tx.ExecContext(ctx, `UPDATE outbox SET subject = ?, body_text = ?, body_html = ?, sealed = ?, status = ?,
+			attempts = ?, last_error = ?, provider = ?, next_attempt_at = ?, sent_at = ? WHERE id = ?`,
+			m.Subject, m.Text, m.HTML, bytesOrEmpty(m.Sealed), string(m.Status), m.Attempts, m.LastError, m.Provider,
+			ms(m.NextAttemptAt), ms(m.SentAt), id)
 		m.ID = id
 		out = m
 		return translate(err)
@@ -108,7 +112,7 @@ func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus,
 		if err != nil {
 			return nil, err
 		}
-		m.Subject, m.Text, m.HTML = "", "", ""
+		m.Subject, m.Text, m.HTML, m.Sealed = "", "", "", nil
 		out = append(out, m)
 	}
 	return out, translate(rows.Err())

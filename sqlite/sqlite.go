@@ -157,12 +157,17 @@ const (
 )
 
 // dataSourceName builds the driver DSN: WAL, foreign keys, a busy timeout for
-// the rare reader that meets a checkpoint, and BEGIN IMMEDIATE so that a
-// transaction takes the write lock up front instead of failing to upgrade.
+// the rare reader that meets a checkpoint, BEGIN IMMEDIATE so that a
+// transaction takes the write lock up front instead of failing to upgrade,
+// and secure_delete, so that what is deleted or overwritten (an erased
+// message, a purged code hash, a deleted user's addresses) is zeroed in
+// its page instead of lingering in free space for anyone who copies the
+// file.
 func dataSourceName(path, sync string, cacheKB int) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "secure_delete(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "cache_size(-"+strconv.Itoa(cacheKB)+")")

@@ -1,12 +1,14 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,7 +46,8 @@ func TestFileSettings(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("database file mode %v, %v; want 0600", info.Mode().Perm(), err)
 	}
-	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2", "wal_autocheckpoint": "16384"}
+	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2", "wal_autocheckpoint": "16384",
+		"secure_delete": "1"}
 	for name, want := range pragmas {
 		var got string
 		if err := s.QueryPragma(context.Background(), name, &got); err != nil || got != want {
@@ -53,6 +56,42 @@ func TestFileSettings(t *testing.T) {
 	}
 	if _, err := sqlite.Open(filepath.Join(t.TempDir(), "x.db"), sqlite.Options{Synchronous: "OFF"}); err == nil {
 		t.Error("Open accepted synchronous=OFF")
+	}
+}
+
+// TestDeletedContentIsOverwritten deletes a row and reads the database
+// file once the store is closed (which checkpoints the WAL into it): the
+// deleted text is gone from the file, not left in free space.
+func TestDeletedContentIsOverwritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deleted.db")
+	s, err := sqlite.Open(path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Migrate(ctx, rand.Reader, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	const marker = "deleted-text-3f9c2e71"
+	for i := range 50 {
+		m := latchkey.DevMessage{ID: "m" + strconv.Itoa(i), AppID: "a", Channel: latchkey.ChannelEmail, To: "x@example.com",
+			Text: marker, CreatedAt: time.UnixMilli(1)}
+		if err := s.AddDevMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.DeleteDevMessages(ctx, time.UnixMilli(2)); err != nil || n != 50 {
+		t.Fatalf("DeleteDevMessages = %d, %v", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(marker)) {
+		t.Fatal("deleted text is still in the database file")
 	}
 }
 

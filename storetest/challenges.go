@@ -23,7 +23,7 @@ func newChallenge(appID, subject string, kind latchkey.ChallengeKind) latchkey.C
 func newMessage(appID string) latchkey.Message {
 	n := next()
 	return latchkey.Message{ID: fmt.Sprintf("msg%d", n), AppID: appID, Channel: latchkey.ChannelEmail, To: "a@example.com",
-		Subject: "Your code", Text: "Code 123456", HTML: "<p>Code 123456</p>", From: "Shop", Status: latchkey.MessageQueued,
+		Subject: "Your code", Text: "Code 123456", HTML: "<p>Code 123456</p>", Sealed: []byte("sealed\x00body"), From: "Shop", Status: latchkey.MessageQueued,
 		CreatedAt: base.Add(time.Duration(n) * time.Millisecond), NextAttemptAt: base, ExpiresAt: base.Add(5 * time.Minute)}
 }
 

@@ -26,7 +26,7 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 	if len(claimed) != 2 || claimed[0].ID != ids[0] || claimed[1].ID != ids[1] {
 		t.Fatalf("claimed %d messages; want the 2 due ones, oldest first", len(claimed))
 	}
-	if claimed[0].Text != "Code 123456" || claimed[0].HTML == "" || claimed[0].Subject == "" {
+	if claimed[0].Text != "Code 123456" || claimed[0].HTML == "" || claimed[0].Subject == "" || string(claimed[0].Sealed) != "sealed\x00body" {
 		t.Fatalf("claimed message without its content: %+v", claimed[0])
 	}
 	again, err := s.ClaimMessages(ctx(), base, lease, 10)
@@ -43,7 +43,7 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 		return nil
 	})
 	mustNoErr(t, err, "UpdateMessage")
-	if sent.Text != "" || sent.HTML != "" || sent.Subject != "" {
+	if sent.Text != "" || sent.HTML != "" || sent.Subject != "" || sent.Sealed != nil {
 		t.Fatal("a sent message keeps its content")
 	}
 	retry, err := s.UpdateMessage(ctx(), ids[1], func(m *latchkey.Message) error {
@@ -51,7 +51,7 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 		return nil
 	})
 	mustNoErr(t, err, "UpdateMessage retry")
-	if retry.Text == "" {
+	if retry.Text == "" || len(retry.Sealed) == 0 {
 		t.Fatal("a queued message lost its content")
 	}
 	_, err = s.UpdateMessage(ctx(), "nope", func(*latchkey.Message) error { return nil })
@@ -63,9 +63,29 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 		t.Fatalf("ListMessages = %d messages; want 3, newest first", len(list))
 	}
 	for _, m := range list {
-		if m.Text != "" {
+		if m.Text != "" || m.Sealed != nil {
 			t.Fatal("ListMessages returned content")
 		}
+	}
+	if again, _ := s.ClaimMessages(ctx(), lease.Add(time.Hour), lease.Add(2*time.Hour), 10); len(again) != 2 || again[0].ID != ids[1] ||
+		len(again[0].Sealed) == 0 {
+		t.Fatalf("the retried message claimed again = %+v; want it with its sealed content", again)
+	}
+	suppressed := newMessage(app.ID)
+	suppressed.Suppressed = true
+	mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:s"+suppressed.ID, latchkey.KindOTP), &suppressed, nil), "CreateChallenge")
+	claimedAll, err := s.ClaimMessages(ctx(), base.Add(4*time.Hour), base.Add(5*time.Hour), 10)
+	mustNoErr(t, err, "ClaimMessages")
+	if len(claimedAll) != 3 || claimedAll[0].ID != suppressed.ID || !claimedAll[0].Suppressed || claimedAll[1].Suppressed {
+		t.Fatalf("claimed %+v; want the suppressed message claimed like the others, marked", claimedAll)
+	}
+	_, err = s.UpdateMessage(ctx(), suppressed.ID, func(m *latchkey.Message) error {
+		m.Status, m.Attempts = latchkey.MessageSuppressed, 1
+		return nil
+	})
+	mustNoErr(t, err, "UpdateMessage to suppressed")
+	if list, _ := s.ListMessages(ctx(), latchkey.MessageSuppressed, 10); len(list) != 1 || !list[0].Suppressed || list[0].Sealed != nil {
+		t.Fatalf("suppressed messages = %+v; want the one, without content", list)
 	}
 	sentOnly, _ := s.ListMessages(ctx(), latchkey.MessageSent, 10)
 	if len(sentOnly) != 1 || sentOnly[0].Provider != "devinbox" || sentOnly[0].Attempts != 1 {
@@ -73,8 +93,8 @@ func testOutbox(t *testing.T, s latchkey.Store) {
 	}
 	n, err := s.DeleteFinishedMessages(ctx(), base.Add(time.Hour))
 	mustNoErr(t, err, "DeleteFinishedMessages")
-	if n != 1 {
-		t.Fatalf("DeleteFinishedMessages removed %d; want the sent one", n)
+	if n != 2 {
+		t.Fatalf("DeleteFinishedMessages removed %d; want the sent and the suppressed ones", n)
 	}
 }
 

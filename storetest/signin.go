@@ -194,3 +194,52 @@ func testConsumeSignIn(t *testing.T, s latchkey.Store) {
 	}
 	t.Fatalf("stored session %s is none of the sign-ins'", list[0].ID)
 }
+
+// testEscalatingCounter checks that a counter keeps its consecutive
+// failures and lockouts, that a purge keeps a counter that still counts
+// failures after its lockout is over, and that a sign-in naming the counter
+// resets it atomically with the rest of the sign-in.
+func testEscalatingCounter(t *testing.T, s latchkey.Store) {
+	app, u, c := signInFixture(t, s, "Escalation")
+	subject := c.Subject
+	set := func(subject string, c latchkey.AttemptCounter) {
+		t.Helper()
+		err := s.AttemptChallenge(ctx(), app.ID, latchkey.KindOTP, subject, base,
+			func(counter *latchkey.AttemptCounter, _ *latchkey.Challenge) (latchkey.AttemptResult, error) {
+				counter.Failures, counter.Consecutive, counter.Lockouts, counter.LockedUntil = c.Failures, c.Consecutive, c.Lockouts, c.LockedUntil
+				return latchkey.AttemptResult{}, nil
+			})
+		mustNoErr(t, err, "AttemptChallenge setting a counter")
+	}
+	want := latchkey.AttemptCounter{AppID: app.ID, Subject: subject, Failures: 0, Consecutive: 7, Lockouts: 2, LockedUntil: base}
+	set(subject, want)
+	set("user:other", want)
+	if got, _ := readCounter(t, s, app.ID, subject); got != want {
+		t.Fatalf("stored counter %+v; want %+v", got, want)
+	}
+	_, err := s.DeleteExpiredChallenges(ctx(), base.Add(time.Second))
+	mustNoErr(t, err, "DeleteExpiredChallenges")
+	if got, _ := readCounter(t, s, app.ID, subject); got != want {
+		t.Fatalf("after a purge the counter is %+v; want it kept: its lockout is over but it counts 7 failures", got)
+	}
+
+	// The sign-in fails: the counter stays.
+	in, _ := newSignIn(app, "no-such-user")
+	in.ResetAttempts = &latchkey.AttemptCounter{AppID: app.ID, Subject: subject}
+	wantErr(t, s.ConsumeChallenge(ctx(), c.ID, base, in), latchkey.ErrNotFound, "ConsumeChallenge signing in a missing user")
+	if got, _ := readCounter(t, s, app.ID, subject); got != want {
+		t.Fatalf("a failed sign-in changed the counter to %+v", got)
+	}
+	in, sess := newSignIn(app, u.ID)
+	in.ResetAttempts = &latchkey.AttemptCounter{AppID: app.ID, Subject: subject}
+	mustNoErr(t, s.ConsumeChallenge(ctx(), c.ID, base, in), "ConsumeChallenge resetting the counter")
+	wantSignedIn(t, s, app, in, sess)
+	if got, _ := readCounter(t, s, app.ID, subject); got != (latchkey.AttemptCounter{AppID: app.ID, Subject: subject}) {
+		t.Fatalf("after a sign-in naming it the counter is %+v; want it reset", got)
+	}
+	other := want
+	other.Subject = "user:other"
+	if got, _ := readCounter(t, s, app.ID, "user:other"); got != other {
+		t.Fatalf("another subject's counter is %+v; want it untouched", got)
+	}
+}

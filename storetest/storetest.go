@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentAttempts", testConcurrentAttempts},
 		{"AttemptSignIn", testAttemptSignIn},
 		{"ConsumeSignIn", testConsumeSignIn},
+		{"EscalatingCounter", testEscalatingCounter},
 		{"PurgeLarge", testPurgeLarge},
 		{"SessionLifecycle", testSessionLifecycle},
 		{"RefreshRotation", testRefreshRotation},

@@ -25,9 +25,10 @@ Commands:
   show APP [--json]
   update APP [flags]             change any editable field; see "latchkey apps update --help"
   rotate-secret APP [--json]     issue a new client secret; the old one and its tokens stop working
+  unlock APP USER                end USER's passcode lockout and its count of failures
   delete APP
 
-APP is an app ID or a client ID.
+APP is an app ID or a client ID; USER a user ID, email address or E.164 phone number.
 `
 
 // cmdApps runs an apps subcommand against the configured database.
@@ -45,6 +46,7 @@ func cmdApps(ctx context.Context, args []string, e env) int {
 		"show":          appsShow,
 		"update":        appsUpdate,
 		"rotate-secret": appsRotateSecret,
+		"unlock":        appsUnlock,
 		"delete":        appsDelete,
 	}
 	cmd, ok := commands[args[0]]

@@ -19,6 +19,14 @@ import (
 // devServer starts `latchkey dev` and returns its URL and demo credentials.
 func devServer(t *testing.T) (string, credentials) {
 	t.Helper()
+	_, base, creds := devServerEnv(t)
+	return base, creds
+}
+
+// devServerEnv is devServer that also returns the environment it runs in,
+// for CLI commands on its database.
+func devServerEnv(t *testing.T) (*testEnv, string, credentials) {
+	t.Helper()
 	te := newTestEnv(t)
 	dir := t.TempDir()
 	te.vars["LATCHKEY_DATABASE_URL"] = "sqlite:" + filepath.Join(dir, "dev.db")
@@ -29,7 +37,7 @@ func devServer(t *testing.T) (string, credentials) {
 		t.Fatalf("demo credentials: %v", err)
 	}
 	te.noResendCooldown(creds.ClientID)
-	return base, creds
+	return te, base, creds
 }
 
 // noResendCooldown turns the app's resend cooldown off: the tests' flows

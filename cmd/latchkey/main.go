@@ -70,7 +70,7 @@ Usage:
   latchkey dev                   run a local dev server: SQLite, dev inbox, a demo app
   latchkey dev inbox [flags]     print the newest dev inbox message's code and link
   latchkey migrate               apply database migrations and exit
-  latchkey apps <command>        manage applications (create, list, show, update, rotate-secret, delete)
+  latchkey apps <command>        manage applications (create, list, show, update, rotate-secret, unlock, delete)
   latchkey keys <command>        manage signing keys (list, rotate)
   latchkey messages list         show the email and SMS outbox and each message's delivery
   latchkey bench [flags]         load-test a running server with real login flows

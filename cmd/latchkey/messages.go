@@ -10,11 +10,13 @@ import (
 	"github.com/latchkeyhq/latchkey/delivery"
 )
 
-const messagesUsage = `Usage: latchkey messages list [--status queued|sent|failed] [--limit N] [--json]
+const messagesUsage = `Usage: latchkey messages list [--status queued|sent|failed|suppressed] [--limit N] [--json]
 
 Shows the outbox: each email and SMS with its status, attempts, provider and
 the provider's reason for a failure. Addresses are masked; message texts are
-never shown (they hold codes, and are erased once delivered).
+never shown (they hold codes: sealed while queued, erased once delivered).
+A suppressed message is a decoy's (hide-unknown-users): queued and processed
+like any other, delivered to no one.
 `
 
 // cmdMessages runs a messages subcommand.
@@ -26,17 +28,17 @@ func cmdMessages(ctx context.Context, args []string, e env) int {
 		}
 		return exitUsage
 	}
-	fs := newFlagSet("messages list", "messages list [--status queued|sent|failed] [--limit N] [--json]", e.stderr)
-	status := fs.String("status", "", "only messages with this status: queued, sent or failed")
+	fs := newFlagSet("messages list", "messages list [--status queued|sent|failed|suppressed] [--limit N] [--json]", e.stderr)
+	status := fs.String("status", "", "only messages with this status: queued, sent, failed or suppressed")
 	limit := fs.Int("limit", 50, "how many messages, newest first (1 to 1000)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseFlags(fs, args[1:]); err != nil {
 		return flagExit(err)
 	}
 	switch latchkey.MessageStatus(*status) {
-	case "", latchkey.MessageQueued, latchkey.MessageSent, latchkey.MessageFailed:
+	case "", latchkey.MessageQueued, latchkey.MessageSent, latchkey.MessageFailed, latchkey.MessageSuppressed:
 	default:
-		fmt.Fprintln(e.stderr, "latchkey messages list: --status must be queued, sent or failed")
+		fmt.Fprintln(e.stderr, "latchkey messages list: --status must be queued, sent, failed or suppressed")
 		return exitUsage
 	}
 	if *limit < 1 || *limit > 1000 {

@@ -131,7 +131,8 @@ func (s *system) init(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: senders, Log: s.log, Now: e.now, Rand: e.rand})
+	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: senders, Log: s.log, Now: e.now, Rand: e.rand,
+		Keyring: s.keyring})
 	limiter := ratelimit.New(ratelimit.Config{Store: s.store, Keyring: s.keyring, Log: s.log, Now: e.now})
 	s.login = login.New(login.Config{Store: s.store, Users: s.users, Sessions: s.sessions, Keyring: s.keyring,
 		Delivery: s.outbox, Limiter: limiter, PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
