@@ -22,6 +22,7 @@ var allowedImports = map[string][]string{
 	"e2e":               {},
 	"internal/smtptest": {},
 	"storetest":         {""},
+	"storehook":         {""},
 	"sqlite":            {"", "secrets"},
 	"postgres":          {"", "secrets"},
 	"smtpmail":          {"", "delivery"},

@@ -42,6 +42,7 @@ var coreVars = []Var{
 	{"LATCHKEY_SQLITE_SYNCHRONOUS", "NORMAL", "SQLite durability: NORMAL survives a killed process, FULL also a power loss"},
 	{"LATCHKEY_DB_MAX_CONNS", "0", "PostgreSQL pool size per node (0: 4 per CPU, at least 32)"},
 	{"LATCHKEY_DB_CONNECT_TIMEOUT", "0s", "how long a PostgreSQL connection attempt may take (0s: the URL's connect_timeout, else 5s; at most 1m)"},
+	{"LATCHKEY_DB_TIMEOUT", "5s", "how long any one database call may take, for a request or for background work, before it fails as unavailable (100ms to 1m)"},
 	{"LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},
 	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server waits for requests in flight (1s to 5m)"},
@@ -63,7 +64,8 @@ type Config struct {
 	KeyRefresh  time.Duration
 	Synchronous string
 	DBMaxConns  int
-	DBTimeout   time.Duration
+	DBConnect   time.Duration // a PostgreSQL connection attempt's bound; 0: the URL's, else the driver's
+	DBTimeout   time.Duration // every database call's bound
 	LogLevel    slog.Level
 	LogJSON     bool
 	Shutdown    time.Duration
@@ -99,7 +101,8 @@ func Load(getenv func(string) string) (Config, error) {
 		KeyRefresh:  l.duration("LATCHKEY_KEY_REFRESH", time.Second, 10*time.Minute),
 		Synchronous: l.oneOf("LATCHKEY_SQLITE_SYNCHRONOUS", []string{"NORMAL", "FULL"}),
 		DBMaxConns:  l.integer("LATCHKEY_DB_MAX_CONNS", 0, 1000),
-		DBTimeout:   l.duration("LATCHKEY_DB_CONNECT_TIMEOUT", 0, time.Minute),
+		DBConnect:   l.duration("LATCHKEY_DB_CONNECT_TIMEOUT", 0, time.Minute),
+		DBTimeout:   l.duration("LATCHKEY_DB_TIMEOUT", 100*time.Millisecond, time.Minute),
 		LogLevel:    l.level("LATCHKEY_LOG_LEVEL"),
 		LogJSON:     l.oneOf("LATCHKEY_LOG_FORMAT", []string{"text", "json"}) == "json",
 		Shutdown:    l.duration("LATCHKEY_SHUTDOWN_TIMEOUT", time.Second, 5*time.Minute),

@@ -320,9 +320,10 @@ func (s *Store) deleteChunked(ctx context.Context, table, where string, args ...
 // translate maps driver errors onto the store sentinels, keeping the driver
 // error in the chain: no rows is ErrNotFound, a unique violation is
 // ErrConflict, a foreign key violation (the row referred to is missing) is
-// ErrNotFound, and a database that cannot be reached, is shutting down or is
-// out of resources is ErrUnavailable. A context the caller cancelled is not
-// the database's fault and stays a plain error.
+// ErrNotFound, and a database that cannot be reached, is shutting down, is
+// out of resources or did not answer before the caller's deadline is
+// ErrUnavailable. A context the caller cancelled is not the database's
+// fault and stays a plain error.
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -345,7 +346,7 @@ func translate(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	if connectionFailure(err) {
+	if errors.Is(err, context.DeadlineExceeded) || connectionFailure(err) {
 		return fmt.Errorf("postgres: %w: %w", latchkey.ErrUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %w", err)

@@ -338,13 +338,17 @@ func (s *Store) deleteChunked(ctx context.Context, table, where string, args ...
 
 // translate maps driver errors onto the store sentinels: no rows is
 // ErrNotFound, a unique or primary key violation is ErrConflict, and a
-// database that cannot be opened or is locked is ErrUnavailable.
+// database that cannot be opened, is locked or did not answer before the
+// caller's deadline is ErrUnavailable.
 func translate(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.ErrNotFound
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", latchkey.ErrUnavailable, err)
 	}
 	var serr *sqlite3.Error
 	if errors.As(err, &serr) {

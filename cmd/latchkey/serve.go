@@ -171,10 +171,24 @@ func (s *system) purge(ctx context.Context, now time.Time) {
 		{"dev inbox messages", s.store.DeleteDevMessages, now.Add(-s.cfg.Retention)},
 	}
 	for _, p := range purges {
-		if n, err := p.fn(ctx, p.cutoff); err != nil {
-			s.log.Warn("purge", "what", p.what, "err", err)
+		if n, err := purgeAll(ctx, p.fn, p.cutoff); err != nil {
+			s.log.Warn("purge", "what", p.what, "err", err, "count", n)
 		} else if n > 0 {
 			s.log.Info("purged", "what", p.what, "count", n)
+		}
+	}
+}
+
+// purgeAll runs a purge until it is done. A purge deletes in committed
+// chunks, so one cut short by the database deadline after deleting some
+// goes on with a fresh deadline; one that deleted nothing stops.
+func purgeAll(ctx context.Context, purge func(context.Context, time.Time) (int, error), cutoff time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := purge(ctx, cutoff)
+		total += n
+		if err == nil || n == 0 || !errors.Is(err, latchkey.ErrUnavailable) || ctx.Err() != nil {
+			return total, err
 		}
 	}
 }

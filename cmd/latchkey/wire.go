@@ -22,6 +22,7 @@ import (
 	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/sqlite"
+	"github.com/latchkeyhq/latchkey/storehook"
 	"github.com/latchkeyhq/latchkey/token"
 	"github.com/latchkeyhq/latchkey/users"
 )
@@ -85,7 +86,10 @@ func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*sys
 	if err != nil {
 		return nil, err
 	}
-	s := &system{cfg: cfg, log: log, store: store}
+	// Every database call, whether a request's, background work's or a
+	// command's, runs through the hooks: first of all its deadline.
+	hooked := storehook.Wrap(store, storehook.Deadline(cfg.DBTimeout))
+	s := &system{cfg: cfg, log: log, store: hooked}
 	if err := s.init(ctx, e); err != nil {
 		store.Close()
 		return nil, err
@@ -166,7 +170,7 @@ func openDatabase(ctx context.Context, cfg config.Config) (migratingStore, error
 		}
 		return store, nil
 	case "postgres":
-		store, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{MaxConns: int32(cfg.DBMaxConns), ConnectTimeout: cfg.DBTimeout})
+		store, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{MaxConns: int32(cfg.DBMaxConns), ConnectTimeout: cfg.DBConnect})
 		if err != nil {
 			return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: %w", err)
 		}
