@@ -129,6 +129,7 @@ func poolConfig(url string, opts Options) (*pgxpool.Config, error) {
 	case cfg.ConnConfig.ConnectTimeout == 0:
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
+	cfg.ConnConfig.DialFunc = newDialer().DialContext
 	if opts.Schema != "" {
 		// A startup parameter costs no extra round trip per connection;
 		// the quoted identifier keeps any schema name literal.
