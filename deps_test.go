@@ -19,7 +19,7 @@ var allowedImports = map[string][]string{
 	"secrets":           {},
 	"config":            {},
 	"fake":              {},
-	"e2e":               {},
+	"e2e":               {"internal/smtptest"},
 	"internal/smtptest": {},
 	"storetest":         {""},
 	"storehook":         {""},

@@ -91,7 +91,9 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 		go servePprof(ctx, sys)
 	}
 	go sys.maintain(ctx, e)
-	go sys.outbox.Run(ctx)
+	// The outbox outlives ctx: it is stopped after the HTTP server, so
+	// that the deliveries in flight finish and are recorded.
+	go sys.outbox.Run(context.WithoutCancel(ctx))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -106,6 +108,7 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	sys.outbox.Stop(shutdownCtx)
 	sys.log.Info("stopped")
 	return nil
 }
