@@ -45,7 +45,8 @@ var coreVars = []Var{
 	{"LATCHKEY_DB_TIMEOUT", "5s", "how long any one database call may take, for a request or for background work, before it fails as unavailable (100ms to 1m)"},
 	{"LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},
-	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server waits for requests in flight (1s to 5m)"},
+	{"LATCHKEY_DRAIN_DELAY", "5s", "how long a stopping server goes on serving, /readyz answering 503, before it stops accepting connections (0s to 5m; 0s in dev)"},
+	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server then waits for requests in flight and deliveries (1s to 5m)"},
 	{"LATCHKEY_RECORD_RETENTION", "1h", "how long delivered or failed outbox records and dev inbox messages are kept (1m to 720h)"},
 	{"LATCHKEY_PPROF_ADDR", "", "when set, serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060"},
 }
@@ -68,6 +69,7 @@ type Config struct {
 	DBTimeout   time.Duration // every database call's bound
 	LogLevel    slog.Level
 	LogJSON     bool
+	DrainDelay  time.Duration
 	Shutdown    time.Duration
 	Delivery    Delivery
 	PprofAddr   string
@@ -105,6 +107,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DBTimeout:   l.duration("LATCHKEY_DB_TIMEOUT", 100*time.Millisecond, time.Minute),
 		LogLevel:    l.level("LATCHKEY_LOG_LEVEL"),
 		LogJSON:     l.oneOf("LATCHKEY_LOG_FORMAT", []string{"text", "json"}) == "json",
+		DrainDelay:  l.duration("LATCHKEY_DRAIN_DELAY", 0, 5*time.Minute),
 		Shutdown:    l.duration("LATCHKEY_SHUTDOWN_TIMEOUT", time.Second, 5*time.Minute),
 	}
 	c.Delivery = l.delivery(c.Dev)

@@ -73,6 +73,7 @@ func nodeEnv(t *testing.T, secret string) []string {
 		"LATCHKEY_KEY_REFRESH=1s",
 		"LATCHKEY_LOG_FORMAT=json",
 		"LATCHKEY_ADDR=127.0.0.1:0",
+		"LATCHKEY_DRAIN_DELAY=0s", // no load balancer to tell
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + t.TempDir(),
 	}

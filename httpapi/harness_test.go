@@ -47,7 +47,8 @@ type harness struct {
 
 // harnessOptions vary the harness.
 type harnessOptions struct {
-	noDelivery bool // no provider: as a server outside dev mode
+	noDelivery bool            // no provider: as a server outside dev mode
+	draining   <-chan struct{} // closed: the server is stopping
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -95,6 +96,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	h.srv.Config.Handler = httpapi.NewHandler(httpapi.Deps{
 		Log: log, Store: store, OAuth: oauth, Issuer: h.issuer, Users: userService, Login: loginService,
 		Sessions: sess, DevInbox: devInbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
+		Draining: opts.draining,
 	})
 	h.srv.Start()
 	t.Cleanup(h.srv.Close)

@@ -18,9 +18,14 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) error {
 }
 
 // readyz answers 200 when the database answers within readyTimeout, 503
-// otherwise, so a load balancer stops sending requests to a node that
-// cannot serve them.
+// otherwise or once the server is draining, so a load balancer stops
+// sending requests to a node that cannot serve them or is stopping.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) error {
+	if h.draining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining",
+			"message": "The server is shutting down", "error_code": 503})
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	if err := h.Store.Ping(ctx); err != nil {

@@ -42,11 +42,24 @@ type Deps struct {
 	PublicURL string // no trailing slash
 	Now       func() time.Time
 	Rand      io.Reader
+	// Draining is closed when the server starts to stop: /readyz then
+	// answers 503 and every answer closes its connection.
+	Draining <-chan struct{}
 }
 
 // handler holds the dependencies the route handlers share.
 type handler struct {
 	Deps
+}
+
+// draining reports whether the server has started to stop.
+func (h *handler) draining() bool {
+	select {
+	case <-h.Draining:
+		return true
+	default:
+		return false
+	}
 }
 
 // NewHandler returns the complete HTTP handler.

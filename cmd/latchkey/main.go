@@ -32,6 +32,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal drains; a second one ends the process at once
+	}()
 	os.Exit(run(ctx, os.Args[1:], env{
 		getenv: os.Getenv,
 		stdout: os.Stdout,

@@ -73,9 +73,13 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	if sys.cfg.Dev {
 		deps.DevInbox = sys.store
 	}
+	draining := make(chan struct{})
+	deps.Draining = draining
 	handler := httpapi.NewHandler(deps)
+	conns := newConnTracker()
 	srv := &http.Server{
 		Handler:           handler,
+		ConnState:         conns.track,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -99,18 +103,11 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		sys.outbox.Stop(context.Background())
 		return err
 	case <-ctx.Done():
 	}
-	sys.log.Info("shutting down", "timeout", sys.cfg.Shutdown.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), sys.cfg.Shutdown)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	sys.outbox.Stop(shutdownCtx)
-	sys.log.Info("stopped")
-	return nil
+	return sys.drain(srv, ln, conns, draining)
 }
 
 // maintenanceInterval is how often a node purges ended state, so the

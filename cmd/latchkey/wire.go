@@ -57,6 +57,8 @@ func loadConfig(e env, dev bool) (config.Config, bool) {
 				return "sqlite:latchkey-dev.db"
 			case name == "LATCHKEY_DEV":
 				return "true"
+			case name == "LATCHKEY_DRAIN_DELAY":
+				return "0s" // no load balancer to tell
 			}
 			return ""
 		}
