@@ -47,6 +47,7 @@ var coreVars = []Var{
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},
 	{"LATCHKEY_DRAIN_DELAY", "5s", "how long a stopping server goes on serving, /readyz answering 503, before it stops accepting connections (0s to 5m; 0s in dev)"},
 	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server then waits for requests in flight and deliveries (1s to 5m)"},
+	{"LATCHKEY_MAX_IN_FLIGHT", "0", "API requests served at once; more are refused at once with 503 and Retry-After, the probes aside (0: 32 per CPU, at least 64)"},
 	{"LATCHKEY_RECORD_RETENTION", "1h", "how long delivered or failed outbox records and dev inbox messages are kept (1m to 720h)"},
 	{"LATCHKEY_PPROF_ADDR", "", "when set, serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060"},
 }
@@ -71,6 +72,7 @@ type Config struct {
 	LogJSON     bool
 	DrainDelay  time.Duration
 	Shutdown    time.Duration
+	MaxInFlight int // 0: the HTTP layer's default, sized from the CPUs
 	Delivery    Delivery
 	PprofAddr   string
 	Retention   time.Duration
@@ -109,6 +111,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LogJSON:     l.oneOf("LATCHKEY_LOG_FORMAT", []string{"text", "json"}) == "json",
 		DrainDelay:  l.duration("LATCHKEY_DRAIN_DELAY", 0, 5*time.Minute),
 		Shutdown:    l.duration("LATCHKEY_SHUTDOWN_TIMEOUT", time.Second, 5*time.Minute),
+		MaxInFlight: l.integer("LATCHKEY_MAX_IN_FLIGHT", 0, 1000000),
 	}
 	c.Delivery = l.delivery(c.Dev)
 	c.Retention = l.duration("LATCHKEY_RECORD_RETENTION", time.Minute, 720*time.Hour)

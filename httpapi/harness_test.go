@@ -47,8 +47,9 @@ type harness struct {
 
 // harnessOptions vary the harness.
 type harnessOptions struct {
-	noDelivery bool            // no provider: as a server outside dev mode
-	draining   <-chan struct{} // closed: the server is stopping
+	noDelivery  bool            // no provider: as a server outside dev mode
+	draining    <-chan struct{} // closed: the server is stopping
+	maxInFlight int             // the bound on requests in flight; 0: the default
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -96,7 +97,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	h.srv.Config.Handler = httpapi.NewHandler(httpapi.Deps{
 		Log: log, Store: store, OAuth: oauth, Issuer: h.issuer, Users: userService, Login: loginService,
 		Sessions: sess, DevInbox: devInbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
-		Draining: opts.draining,
+		Draining: opts.draining, MaxInFlight: opts.maxInFlight,
 	})
 	h.srv.Start()
 	t.Cleanup(h.srv.Close)

@@ -45,11 +45,15 @@ type Deps struct {
 	// Draining is closed when the server starts to stop: /readyz then
 	// answers 503 and every answer closes its connection.
 	Draining <-chan struct{}
+	// MaxInFlight bounds the requests served at once, the probes aside
+	// (DefaultMaxInFlight when 0); more are refused with 503.
+	MaxInFlight int
 }
 
 // handler holds the dependencies the route handlers share.
 type handler struct {
 	Deps
+	slots chan struct{} // one per request in flight (admission.go)
 }
 
 // draining reports whether the server has started to stop.
@@ -65,6 +69,10 @@ func (h *handler) draining() bool {
 // NewHandler returns the complete HTTP handler.
 func NewHandler(d Deps) http.Handler {
 	h := &handler{Deps: d}
+	if h.MaxInFlight <= 0 {
+		h.MaxInFlight = DefaultMaxInFlight()
+	}
+	h.slots = make(chan struct{}, h.MaxInFlight)
 	mux := http.NewServeMux()
 	h.routes(mux)
 	return h.middleware(jsonFallback(mux))
@@ -77,8 +85,15 @@ type endpoint func(w http.ResponseWriter, r *http.Request) error
 // token; app is the calling application.
 type appEndpoint func(w http.ResponseWriter, r *http.Request, app latchkey.App) error
 
-// public serves an endpoint that needs no bearer token.
+// public serves an endpoint that needs no bearer token, within the bound
+// on requests in flight.
 func (h *handler) public(fam family, maxBody int64, fn endpoint) http.Handler {
+	return h.admit(fam, h.probe(fam, maxBody, fn))
+}
+
+// probe serves an endpoint outside the bound on requests in flight: the
+// health probes, which must answer however busy the server is.
+func (h *handler) probe(fam family, maxBody int64, fn endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if err := fn(w, r); err != nil {

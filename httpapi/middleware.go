@@ -71,7 +71,10 @@ func (h *handler) logRequest(r *http.Request, rec *statusRecorder, start time.Ti
 		route = "unmatched"
 	}
 	level := slog.LevelInfo
-	if rec.status >= 500 {
+	switch {
+	case rec.status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn // a state (overloaded, database away), not a bug; its cause is logged apart
+	case rec.status >= 500:
 		level = slog.LevelError
 	}
 	h.Log.LogAttrs(r.Context(), level, "request",

@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptrace"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDrainingTurnsReadinessAndClosesConnections checks what a stopping
@@ -46,4 +48,67 @@ func TestDrainingTurnsReadinessAndClosesConnections(t *testing.T) {
 				i+1, resp.StatusCode, resp.Close, reused)
 		}
 	}
+}
+
+// TestRequestsOverTheBoundAreRefusedAtOnce holds the only slot of a
+// server bounded to one request in flight with a request whose body is
+// still coming: every other request is refused at once with 503 and
+// Retry-After, in its endpoint family's shape, while the probes still
+// answer; once the slot is free, requests are served again.
+func TestRequestsOverTheBoundAreRefusedAtOnce(t *testing.T) {
+	h := newHarnessWith(t, harnessOptions{maxInFlight: 1})
+	c := h.newClient("Busy", false)
+	c.call(http.MethodPost, "/cis/v1/users", map[string]any{"email": "ada@example.com"}).wantStatus(http.StatusCreated)
+
+	pr, pw := io.Pipe()
+	held := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/cis/v1/users", pr)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	_, _ = pw.Write([]byte(`{"email":`))
+	busy := func() response { return c.call(http.MethodGet, "/cis/v1/users", nil) }
+	for deadline := time.Now().Add(30 * time.Second); busy().status != http.StatusServiceUnavailable; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held request never took the only slot")
+		}
+	}
+
+	cases := []struct {
+		name, method, path string
+		body               any
+		want               func(map[string]any) bool
+	}{
+		{"users", http.MethodGet, "/cis/v1/users", nil,
+			func(b map[string]any) bool { return b["error_code"] == float64(503) && b["message"] != nil }},
+		{"otp", http.MethodPost, "/cis/v1/auth/otp/send", map[string]any{"channel": "direct", "identifier": "ada@example.com", "identifier_type": "email"},
+			func(b map[string]any) bool { return b["error_code"] == "unavailable" && b["message"] != nil }},
+		{"link", http.MethodPost, "/cis/v1/auth/link/email/send", map[string]any{"email": "ada@example.com"},
+			func(b map[string]any) bool { return b["error_code"] == "503" && b["message"] != nil }},
+		{"oauth", http.MethodPost, "/oidc/token", "grant_type=client_credentials",
+			func(b map[string]any) bool { return b["error"] == "temporarily_unavailable" && b["message"] != nil }},
+	}
+	for _, tc := range cases {
+		r := c.call(tc.method, tc.path, tc.body)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "1" || !tc.want(r.json()) {
+			t.Errorf("%s over the bound: %d, Retry-After %q, %s; want 503, Retry-After 1, the family's shape",
+				tc.name, r.status, r.header.Get("Retry-After"), r.body)
+		}
+	}
+	c.call(http.MethodGet, "/healthz", nil).wantStatus(http.StatusOK)
+	c.call(http.MethodGet, "/readyz", nil).wantStatus(http.StatusOK)
+
+	_, _ = pw.Write([]byte(`"grace@example.com"}`))
+	pw.Close()
+	if status := <-held; status != http.StatusCreated {
+		t.Fatalf("the request holding the slot: %d; want it served (201)", status)
+	}
+	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusOK)
 }

@@ -11,9 +11,9 @@ import (
 // routes registers Latchkey's whole HTTP surface. Paths are Mosaic's, so an
 // application written for Mosaic changes only its base URL.
 func (h *handler) routes(mux *http.ServeMux) {
-	// Operations.
-	mux.Handle("GET /healthz", h.public(familyPlain, maxBodyBytes, h.healthz))
-	mux.Handle("GET /readyz", h.public(familyPlain, maxBodyBytes, h.readyz))
+	// Operations, answered however busy the server is.
+	mux.Handle("GET /healthz", h.probe(familyPlain, maxBodyBytes, h.healthz))
+	mux.Handle("GET /readyz", h.probe(familyPlain, maxBodyBytes, h.readyz))
 
 	// OAuth 2.0 and OpenID Connect.
 	mux.Handle("POST /oidc/token", h.public(familyOAuth, maxBodyBytes, h.token))

@@ -69,6 +69,7 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	deps := httpapi.Deps{
 		Log: sys.log, Store: sys.store, OAuth: sys.oauth, Issuer: sys.issuer, Users: sys.users,
 		Login: sys.login, Sessions: sys.sessions, PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
+		MaxInFlight: sys.cfg.MaxInFlight,
 	}
 	if sys.cfg.Dev {
 		deps.DevInbox = sys.store
