@@ -194,7 +194,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Migrate applies every embedded migration not yet applied, each in its own
 // transaction, and creates the tenant on a new database. It returns the
-// versions it applied.
+// versions it applied. A database migrated by a newer build is refused
+// with a *latchkey.SchemaTooNewError, before anything changes.
 func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]int, error) {
 	if _, err := s.write.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
@@ -202,6 +203,9 @@ func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]i
 	}
 	files, err := migrationFiles()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkSchema(ctx, files); err != nil {
 		return nil, err
 	}
 	var applied []int
