@@ -18,24 +18,15 @@ Commands:
                      and publish a new next key of LATCHKEY_SIGNING_ALG
 `
 
+// keysCommands are the keys subcommands.
+var keysCommands = map[string]subcommand{
+	"list":   withSystemFor(keysList),
+	"rotate": withSystemFor(keysRotate),
+}
+
 // cmdKeys runs a keys subcommand.
 func cmdKeys(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(e.stdout, keysUsage)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	switch args[0] {
-	case "list":
-		return withSystem(ctx, e, func(sys *system) int { return keysList(ctx, sys, args[1:], e) })
-	case "rotate":
-		return withSystem(ctx, e, func(sys *system) int { return keysRotate(ctx, sys, args[1:], e) })
-	default:
-		fmt.Fprintf(e.stderr, "latchkey keys: unknown command %q\n\n%s", args[0], keysUsage)
-		return exitUsage
-	}
+	return runGroup(ctx, "keys", keysUsage, keysCommands, args, e)
 }
 
 // keyView is a key as the CLI shows it.
@@ -61,10 +52,10 @@ func viewOfKey(k latchkey.SigningKey) keyView {
 }
 
 func keysList(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("keys list", "keys list [--json]", e.stderr)
+	fs := newFlagSet("keys list", "keys list [--json]", e)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseFlags(fs, args); err != nil {
-		return flagExit(err)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	keys, err := sys.keys.List(ctx)
 	if err != nil {
@@ -91,10 +82,10 @@ func keysList(ctx context.Context, sys *system, args []string, e env) int {
 }
 
 func keysRotate(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("keys rotate", "keys rotate [--json]", e.stderr)
+	fs := newFlagSet("keys rotate", "keys rotate [--json]", e)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseFlags(fs, args); err != nil {
-		return flagExit(err)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	r, err := sys.keys.Rotate(ctx)
 	if err != nil {

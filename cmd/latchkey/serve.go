@@ -3,12 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,14 +24,9 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 	if dev {
 		name = "dev"
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() { serveHelp(e.stdout, name) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	fs := newFlagSet(name, serveUsage(name), e)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	cfg, ok := loadConfig(e, dev)
 	if !ok {
@@ -136,14 +130,18 @@ func (s *system) maintain(ctx context.Context, e env) {
 	}
 }
 
-// serveHelp lists every configuration variable with its default.
-func serveHelp(w io.Writer, name string) {
-	fmt.Fprintf(w, "Usage: latchkey %s\n\n", name)
+// serveUsage is the help of serve and dev: what they do, and every
+// configuration variable with its default.
+func serveUsage(name string) string {
+	b := &strings.Builder{}
+	b.WriteString(name + "\n\n")
 	if name == "dev" {
-		fmt.Fprint(w, "Runs a local server with LATCHKEY_DEV on, a SQLite file (latchkey-dev.db) unless\nLATCHKEY_DATABASE_URL is set, and a demo app whose credentials are printed at start.\n\n")
+		b.WriteString("Runs a local server with LATCHKEY_DEV on, a SQLite file (latchkey-dev.db) unless\nLATCHKEY_DATABASE_URL is set, and a demo app whose credentials are printed at start.\n\n")
+	} else {
+		b.WriteString("Runs the server until SIGTERM or SIGINT, then drains it and stops (see the README).\n\n")
 	}
-	fmt.Fprint(w, "Configuration (environment variables):\n\n")
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	b.WriteString("Configuration (environment variables):\n\n")
+	tw := tabwriter.NewWriter(b, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
 	for _, v := range config.Vars {
 		def := v.Default
@@ -153,6 +151,7 @@ func serveHelp(w io.Writer, name string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Help)
 	}
 	tw.Flush()
+	return b.String()
 }
 
 // purge removes state that has ended by now. Used codes and ended sessions

@@ -142,6 +142,7 @@ func (s *system) Close() error { return s.store.Close() }
 type migratingStore interface {
 	latchkey.Store
 	Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]int, error)
+	Migrations(ctx context.Context) ([]latchkey.Migration, error)
 }
 
 // openStore opens the configured database and applies its migrations.
