@@ -50,12 +50,18 @@ func MergeMigrations(embedded []Migration, applied map[int]time.Time) []Migratio
 	return out
 }
 
-// CheckSchema returns a *SchemaTooNewError when the database has applied a
-// migration above the highest a build embeds, known.
-func CheckSchema(known int, applied map[int]time.Time) error {
-	newest := 0
-	for version := range applied {
-		newest = max(newest, version)
+// CheckSchema refuses, with a *SchemaTooNewError, a database that has
+// applied a migration above the highest a build embeds, from its
+// migrations as MergeMigrations lists them.
+func CheckSchema(list []Migration) error {
+	known, newest := 0, 0
+	for _, m := range list {
+		if m.Name != "" {
+			known = m.Version
+		}
+		if !m.AppliedAt.IsZero() {
+			newest = m.Version
+		}
 	}
 	if newest > known {
 		return &SchemaTooNewError{Database: newest, Known: known}

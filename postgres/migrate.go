@@ -44,7 +44,11 @@ func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]i
 	if err := s.locked(ctx, s.prepareSchema); err != nil {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	if err := s.checkSchema(ctx, files); err != nil {
+	list, err := s.Migrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := latchkey.CheckSchema(list); err != nil {
 		return nil, err
 	}
 	var applied []int

@@ -27,15 +27,6 @@ func (s *Store) Migrations(ctx context.Context) ([]latchkey.Migration, error) {
 	return latchkey.MergeMigrations(embedded, applied), nil
 }
 
-// checkSchema refuses a database that a newer build migrated.
-func (s *Store) checkSchema(ctx context.Context, files []migrationFile) error {
-	applied, err := s.appliedMigrations(ctx)
-	if err != nil {
-		return err
-	}
-	return latchkey.CheckSchema(files[len(files)-1].version, applied)
-}
-
 // appliedMigrations returns when each recorded migration was applied;
 // none on a database without the record.
 func (s *Store) appliedMigrations(ctx context.Context) (map[int]time.Time, error) {

@@ -205,7 +205,11 @@ func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]i
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkSchema(ctx, files); err != nil {
+	list, err := s.Migrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := latchkey.CheckSchema(list); err != nil {
 		return nil, err
 	}
 	var applied []int

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/latchkeyhq/latchkey"
 )
 
 const backupUsage = `backup PATH
@@ -63,7 +65,7 @@ func backup(ctx context.Context, store migratingStore, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := refuseNewer(list); err != nil {
+	if err := latchkey.CheckSchema(list); err != nil {
 		return err
 	}
 	b, ok := store.(interface {

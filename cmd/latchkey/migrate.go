@@ -76,26 +76,11 @@ func migrateStatus(ctx context.Context, cfg config.Config, e env) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "%d applied, %d pending.\n", applied, len(list)-applied)
-	if err := refuseNewer(list); err != nil {
+	if err := latchkey.CheckSchema(list); err != nil {
 		fmt.Fprintln(e.stderr, "latchkey:", err)
 		return exitError
 	}
 	return exitOK
-}
-
-// refuseNewer returns the refusal of a database that a newer version
-// migrated, from its migrations as a store lists them.
-func refuseNewer(list []latchkey.Migration) error {
-	applied, known := map[int]time.Time{}, 0
-	for _, m := range list {
-		if m.Name != "" {
-			known = m.Version
-		}
-		if !m.AppliedAt.IsZero() {
-			applied[m.Version] = m.AppliedAt
-		}
-	}
-	return latchkey.CheckSchema(known, applied)
 }
 
 // openExisting opens the configured database without migrating it or,
