@@ -173,6 +173,9 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// rollbackTimeout bounds the rollback of a failed pipelined transaction.
+const rollbackTimeout = 5 * time.Second
+
 // maxTxAttempts bounds the retries of a transaction that PostgreSQL aborted
 // to break a deadlock or a serialization conflict.
 const maxTxAttempts = 5
@@ -229,10 +232,15 @@ func (s *Store) inPipeline(ctx context.Context, first func(*pgx.Batch), fn func(
 		err = runPipeline(ctx, conn, first, fn)
 		if err != nil && conn.PgConn().TxStatus() != 'I' {
 			// The transaction is still open (failed, or never told to
-			// end): roll it back, or drop a connection that cannot.
-			if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-				_ = conn.Close(context.WithoutCancel(ctx))
+			// end): roll it back, or drop a connection that cannot. The
+			// caller's context may have ended, which is why it failed; the
+			// rollback gets a deadline of its own, so that a server gone
+			// silent cannot hold it.
+			rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			if _, rbErr := conn.Exec(rbCtx, "ROLLBACK"); rbErr != nil {
+				_ = conn.Close(rbCtx)
 			}
+			cancel()
 		}
 		return err
 	})
