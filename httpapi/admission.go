@@ -17,12 +17,15 @@ import (
 // (/healthz, /readyz) are not counted, so an overloaded node stays alive
 // and ready in its balancer's eyes.
 
-// inFlightPerCPU sizes the default bound. A login's request uses the CPU
-// for about a quarter of a millisecond and waits on the database, mostly
-// the SQLite writer, for the rest: throughput stopped rising at about 32
-// requests in flight per CPU, and more only queued (see BENCHMARKS.md).
-// minInFlight keeps a small machine able to wait on a slow database or
-// PostgreSQL pool.
+// inFlightPerCPU sizes the default bound. By Little's law, requests in
+// flight are throughput times latency: at 2,400 logins/s, near the peak of
+// a 2-CPU server (BENCHMARKS.md, open loop), a login's one request at a
+// time took 12.9 ms at the median, about 31 in flight; offered more, the
+// server reached no more logins (2,800/s) while latency, and so what was
+// in flight, grew eightfold. 32 per CPU is twice what the peak needs, as
+// headroom for a slower database or PostgreSQL's round trips, and caps the
+// wait of an admitted request at a few tens of milliseconds. minInFlight
+// keeps a small machine able to wait on a slow database.
 const (
 	inFlightPerCPU = 32
 	minInFlight    = 64
