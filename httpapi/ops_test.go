@@ -60,26 +60,7 @@ func TestRequestsOverTheBoundAreRefusedAtOnce(t *testing.T) {
 	c := h.newClient("Busy", false)
 	c.call(http.MethodPost, "/cis/v1/users", map[string]any{"email": "ada@example.com"}).wantStatus(http.StatusCreated)
 
-	pr, pw := io.Pipe()
-	held := make(chan int, 1)
-	go func() {
-		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/cis/v1/users", pr)
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			held <- 0
-			return
-		}
-		resp.Body.Close()
-		held <- resp.StatusCode
-	}()
-	_, _ = pw.Write([]byte(`{"email":`))
-	busy := func() response { return c.call(http.MethodGet, "/cis/v1/users", nil) }
-	for deadline := time.Now().Add(30 * time.Second); busy().status != http.StatusServiceUnavailable; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the held request never took the only slot")
-		}
-	}
+	release := holdTheOnlySlot(t, h, c)
 
 	cases := []struct {
 		name, method, path string
@@ -105,10 +86,42 @@ func TestRequestsOverTheBoundAreRefusedAtOnce(t *testing.T) {
 	c.call(http.MethodGet, "/healthz", nil).wantStatus(http.StatusOK)
 	c.call(http.MethodGet, "/readyz", nil).wantStatus(http.StatusOK)
 
-	_, _ = pw.Write([]byte(`"grace@example.com"}`))
-	pw.Close()
-	if status := <-held; status != http.StatusCreated {
+	if status := release(); status != http.StatusCreated {
 		t.Fatalf("the request holding the slot: %d; want it served (201)", status)
 	}
 	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusOK)
+}
+
+// holdTheOnlySlot takes the one slot of a server bounded to one request in
+// flight with a request whose body is still coming, and returns a function
+// that sends the rest and returns the request's status.
+func holdTheOnlySlot(tb testing.TB, h *harness, c *client) (release func() int) {
+	tb.Helper()
+	pr, pw := io.Pipe()
+	held := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/cis/v1/users", pr)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	_, _ = pw.Write([]byte(`{"email":`))
+	busy := func() bool {
+		return c.call(http.MethodGet, "/cis/v1/users", nil).status == http.StatusServiceUnavailable
+	}
+	for deadline := time.Now().Add(30 * time.Second); !busy(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatal("the held request never took the only slot")
+		}
+	}
+	return func() int {
+		_, _ = pw.Write([]byte(`"grace@example.com"}`))
+		pw.Close()
+		return <-held
+	}
 }
