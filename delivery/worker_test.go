@@ -283,7 +283,7 @@ func (s *blockingSender) Send(ctx context.Context, m latchkey.Message) error {
 }
 
 // waitEntered waits for Send to start on a message.
-func (s *blockingSender) waitEntered(t *testing.T) string {
+func (s *blockingSender) waitEntered(t testing.TB) string {
 	t.Helper()
 	select {
 	case id := <-s.entered:
@@ -305,6 +305,24 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// start runs the worker until the test stops it, and waits for the
+// provider s to be called on the message queued; the channel is closed
+// when Run returns.
+func (o *outboxEnv) start(s *blockingSender) <-chan struct{} {
+	o.t.Helper()
+	done := make(chan struct{})
+	go func() { o.worker.Run(context.Background()); close(done) }()
+	o.worker.Notify()
+	s.waitEntered(o.t)
+	return done
+}
+
+// otherWorker is a second worker on the same outbox, as on another node.
+func (o *outboxEnv) otherWorker(s delivery.Sender) *delivery.Worker {
+	return delivery.NewWorker(delivery.WorkerConfig{Store: o.store, Log: slog.New(slog.DiscardHandler), Now: o.clock.Now, Rand: rand.Reader,
+		Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: {s}}})
+}
+
 // TestASlowDeliveryKeepsItsClaim holds a provider call past the lease: the
 // worker renews the message's lease meanwhile, so another worker cannot
 // claim it, and it is delivered exactly once.
@@ -320,8 +338,7 @@ func TestASlowDeliveryKeepsItsClaim(t *testing.T) {
 	o.clock.Advance(time.Minute) // far past the lease of the claim
 	eventually(t, "the lease renewed past the clock", func() bool { return o.message(m.ID).NextAttemptAt.After(o.clock.Now()) })
 	other := &scriptedSender{name: "other"}
-	second := delivery.NewWorker(delivery.WorkerConfig{Store: o.store, Log: slog.New(slog.DiscardHandler), Now: o.clock.Now, Rand: rand.Reader,
-		Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: {other}}})
+	second := o.otherWorker(other)
 	if n, err := second.RunOnce(context.Background()); n != 0 || err != nil {
 		t.Fatalf("another worker claimed %d messages (%v) while the slow delivery ran; want none", n, err)
 	}
@@ -368,10 +385,7 @@ func TestStopFinishesDeliveriesInFlight(t *testing.T) {
 	slow := newBlockingSender("slow")
 	o := newOutbox(t, slow)
 	first := o.queue("Code 888888")
-	runDone := make(chan struct{})
-	go func() { o.worker.Run(context.Background()); close(runDone) }()
-	o.worker.Notify()
-	slow.waitEntered(t)
+	runDone := o.start(slow)
 
 	stopped := make(chan struct{})
 	go func() { o.worker.Stop(context.Background()); close(stopped) }()
@@ -398,10 +412,7 @@ func TestStopReleasesDeliveriesPastItsBound(t *testing.T) {
 	stuck := newBlockingSender("stuck")
 	o := newOutbox(t, stuck)
 	m := o.queue("Code 121212")
-	runDone := make(chan struct{})
-	go func() { o.worker.Run(context.Background()); close(runDone) }()
-	o.worker.Notify()
-	stuck.waitEntered(t)
+	runDone := o.start(stuck)
 
 	bound, cancel := context.WithCancel(context.Background())
 	cancel() // the bound has passed
@@ -416,8 +427,7 @@ func TestStopReleasesDeliveriesPastItsBound(t *testing.T) {
 		t.Fatalf("the release is not logged: %s", o.logs.String())
 	}
 	next := &scriptedSender{name: "next"}
-	successor := delivery.NewWorker(delivery.WorkerConfig{Store: o.store, Log: slog.New(slog.DiscardHandler), Now: o.clock.Now, Rand: rand.Reader,
-		Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: {next}}})
+	successor := o.otherWorker(next)
 	if _, err := successor.RunOnce(context.Background()); err != nil {
 		t.Fatal(err)
 	}
