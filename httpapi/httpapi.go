@@ -53,7 +53,7 @@ type Deps struct {
 // handler holds the dependencies the route handlers share.
 type handler struct {
 	Deps
-	slots chan struct{} // one per request in flight (admission.go)
+	admission *admission // the requests in flight (admission.go)
 }
 
 // draining reports whether the server has started to stop.
@@ -72,7 +72,7 @@ func NewHandler(d Deps) http.Handler {
 	if h.MaxInFlight <= 0 {
 		h.MaxInFlight = DefaultMaxInFlight()
 	}
-	h.slots = make(chan struct{}, h.MaxInFlight)
+	h.admission = newAdmission(h.MaxInFlight)
 	mux := http.NewServeMux()
 	h.routes(mux)
 	return h.middleware(jsonFallback(mux))

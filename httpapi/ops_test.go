@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -93,14 +94,24 @@ func TestRequestsOverTheBoundAreRefusedAtOnce(t *testing.T) {
 }
 
 // holdTheOnlySlot takes the one slot of a server bounded to one request in
-// flight with a request whose body is still coming, and returns a function
-// that sends the rest and returns the request's status.
+// flight, and returns a function that frees it and returns the status of
+// the request that held it.
 func holdTheOnlySlot(tb testing.TB, h *harness, c *client) (release func() int) {
+	tb.Helper()
+	release = holdRequest(tb, h, c, "/cis/v1/users", `{"email":"grace@example.com"}`)
+	waitRefused(tb, c, http.MethodGet, "/cis/v1/users", nil)
+	return release
+}
+
+// holdRequest posts body to path, sending only its first half, so that
+// the request is in flight until the returned function sends the rest; it
+// returns the request's status.
+func holdRequest(tb testing.TB, h *harness, c *client, path, body string) (release func() int) {
 	tb.Helper()
 	pr, pw := io.Pipe()
 	held := make(chan int, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/cis/v1/users", pr)
+		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+path, pr)
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -110,18 +121,44 @@ func holdTheOnlySlot(tb testing.TB, h *harness, c *client) (release func() int) 
 		resp.Body.Close()
 		held <- resp.StatusCode
 	}()
-	_, _ = pw.Write([]byte(`{"email":`))
-	busy := func() bool {
-		return c.call(http.MethodGet, "/cis/v1/users", nil).status == http.StatusServiceUnavailable
-	}
-	for deadline := time.Now().Add(30 * time.Second); !busy(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatal("the held request never took the only slot")
-		}
-	}
-	return func() int {
-		_, _ = pw.Write([]byte(`"grace@example.com"}`))
+	_, _ = pw.Write([]byte(body[:len(body)/2]))
+	finish := sync.OnceValue(func() int {
+		_, _ = pw.Write([]byte(body[len(body)/2:]))
 		pw.Close()
 		return <-held
+	})
+	tb.Cleanup(func() { finish() }) // a test that failed first must not leave the server waiting
+	return finish
+}
+
+// waitRefused sends the request until the server refuses it for being
+// busy: the requests held are in flight.
+func waitRefused(tb testing.TB, c *client, method, path string, body any) {
+	tb.Helper()
+	for deadline := time.Now().Add(30 * time.Second); c.call(method, path, body).status != http.StatusServiceUnavailable; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s %s was never refused: the requests held are not in flight", method, path)
+		}
 	}
+}
+
+// TestLoginsBegunComeFirst fills the share of the bound that requests
+// beginning a login may hold, with a passcode send and a magic-link send:
+// another send is refused, while the requests that go on with a login
+// begun are still served.
+func TestLoginsBegunComeFirst(t *testing.T) {
+	h := newHarnessWith(t, harnessOptions{maxInFlight: 5}) // sends may hold 2
+	c := h.newClient("Busy", false)
+	id := c.mustUser(map[string]any{"email": "ada@example.com"})
+	otp := holdRequest(t, h, c, "/cis/v1/auth/otp/send", `{"channel":"direct","identifier":"ada@example.com","identifier_type":"email"}`)
+	link := holdRequest(t, h, c, "/cis/v1/auth/link/email/send", `{"email":"ada@example.com","channel":"direct","redirect_uri":"http://localhost:8080/complete"}`)
+	send := map[string]any{"channel": "direct", "identifier": id, "identifier_type": "user_id"}
+	waitRefused(t, c, http.MethodPost, "/cis/v1/auth/otp/send", send)
+
+	c.authOTP(otpBody(id, "user_id", "000000")).wantStatus(http.StatusBadRequest) // served: the wrong code
+	c.call(http.MethodGet, "/cis/v1/users", nil).wantStatus(http.StatusOK)
+	if a, b := otp(), link(); a != http.StatusOK || b != http.StatusOK {
+		t.Fatalf("the sends held: %d and %d; want both served", a, b)
+	}
+	c.call(http.MethodPost, "/cis/v1/auth/otp/send", send).wantStatus(http.StatusOK)
 }
