@@ -21,11 +21,16 @@ import (
 // a send and delivering it: its mail server accepts the connection and
 // never answers, so the message is claimed but not sent. The app's codes
 // live one minute, the shortest an app allows. A node started afterwards
-// on the same database, with a working mail server, delivers the message
-// within 30 s of its start, the code still works, and the outbox records
-// the message as sent.
+// on the same database (the same one restarted on SQLite, the next one on
+// PostgreSQL), with a working mail server, delivers the message within 30 s
+// of its start, the code still works, and the outbox records the message
+// as sent.
 func TestOutboxDeliversAfterKill(t *testing.T) {
-	c := newSQLiteCluster(t)
+	t.Run("sqlite", func(t *testing.T) { deliversAfterKill(t, newSQLiteCluster(t)) })
+	t.Run("postgres", func(t *testing.T) { deliversAfterKill(t, newCluster(t)) })
+}
+
+func deliversAfterKill(t *testing.T, c *cluster) {
 	cr := c.createApp(c.dbURL)
 	c.command(c.dbURL, "apps", "update", cr.AppID, "--otp-expiry", "1m")
 	stall := newStallingServer(t)
