@@ -125,7 +125,9 @@ var (
 	// ErrConflict means a unique value is already taken, or a conditional
 	// update found the row no longer in the expected state.
 	ErrConflict = errors.New("conflict")
-	// ErrUnavailable means the database could not be reached; the operation
-	// did not happen and may be retried.
+	// ErrUnavailable means the database could not be reached, or did not
+	// answer in time; the operation may be retried. (A write that timed out
+	// waiting for its commit's answer may still have been committed, as
+	// with any database.)
 	ErrUnavailable = errors.New("database unavailable")
 )

@@ -7,7 +7,9 @@
 // opened and exchanged, or a refresh-token rotation, each login followed by
 // a logout so that sessions do not pile up on a long run. A flow with any
 // unexpected status or missing field counts as failed and is never timed as
-// a success. For every flow and every endpoint the report gives throughput
+// a success; one cut short by a 503, the answer of a server shedding load
+// (or without its database), counts as refused, apart from the failures,
+// and the completed flows per second are the goodput. For every flow and every endpoint the report gives throughput
 // and latency percentiles (from log-linear histograms accurate to about 1%,
 // kept per worker and merged at the end, so recording a sample takes no
 // lock); with a server process ID it also gives the server's CPU time per

@@ -144,6 +144,55 @@ func TestFailedAuthenticateCountsAsFailed(t *testing.T) {
 	}
 }
 
+// TestRefusalsAreCountedApart has the server refuse every other
+// authenticate with 503, as an overloaded one does: those flows count as
+// refused, not failed, the goodput counts only completed flows, and the
+// endpoint's latency leaves the quick refusals out.
+func TestRefusalsAreCountedApart(t *testing.T) {
+	f := newFake(t)
+	var mu sync.Mutex
+	n := 0
+	f.authenticate = func(w http.ResponseWriter) {
+		mu.Lock()
+		n++
+		refuse := n%2 == 0
+		mu.Unlock()
+		if refuse {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error_code":"unavailable","message":"The server is busy; try again shortly"}`))
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // what the server spends on a request it serves
+		_, _ = w.Write([]byte(`{"access_token":"a","id_token":"i","refresh_token":"r","token_type":"Bearer","expires_in":3600,"session_id":"s"}`))
+	}
+	rep, err := Run(context.Background(), testConfig(f.server().URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := rep.Flows[0]
+	if fr.Completed != 6 || fr.Refused != 6 || fr.Failed != 0 || rep.Refused != 6 || rep.Failed != 0 || len(fr.Failures) != 0 {
+		t.Fatalf("completed %d, refused %d, failed %d (%v); want 6 completed and 6 refused, none failed",
+			fr.Completed, fr.Refused, fr.Failed, fr.Failures)
+	}
+	if rep.PerSecond != fr.PerSecond || rep.PerSecond <= 0 {
+		t.Errorf("goodput %v; want the completed flows per second, %v", rep.PerSecond, fr.PerSecond)
+	}
+	auth := endpointReport(t, rep, "POST /cis/v1/auth/otp/authenticate")
+	if auth.Requests != 12 || auth.Refused != 6 || len(auth.Errors) != 0 {
+		t.Errorf("authenticate: %+v; want 12 requests, 6 refused, no errors", auth)
+	}
+	// The served requests all took the server's 20 ms; the refusals were
+	// quick. Their p50 would be far under it if refusals counted.
+	if auth.Latency.P50 < 20 {
+		t.Errorf("authenticate p50 %.1f ms; want the latency of the served requests only (at least 20 ms)", auth.Latency.P50)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "6 refused by the server (503), 0 failed") {
+		t.Errorf("text report does not show the refusals (%v):\n%s", err, text.String())
+	}
+}
+
 func TestMissingTokenCountsAsFailed(t *testing.T) {
 	f := newFake(t)
 	f.authenticate = func(w http.ResponseWriter) {

@@ -245,6 +245,9 @@ func (c *client) checkInbox(ctx context.Context) error {
 type flowError struct {
 	ep     endpoint
 	reason string
+	// refused is set when the server answered 503: it did not admit the
+	// request (overloaded, or its database away).
+	refused bool
 }
 
 func (e *flowError) Error() string { return e.ep.String() + ": " + e.reason }
@@ -302,7 +305,8 @@ func (q *requester) call(ctx context.Context, rec *recorder, ep endpoint, rawURL
 	}
 	rec.response(ep, q.c.s.Now().Sub(start), resp.StatusCode, ok)
 	if !ok {
-		return resp.StatusCode, q.buf.Bytes(), resp.Header, &flowError{ep: ep, reason: "status " + strconv.Itoa(resp.StatusCode)}
+		return resp.StatusCode, q.buf.Bytes(), resp.Header, &flowError{ep: ep, reason: "status " + strconv.Itoa(resp.StatusCode),
+			refused: resp.StatusCode == http.StatusServiceUnavailable}
 	}
 	return resp.StatusCode, q.buf.Bytes(), resp.Header, nil
 }

@@ -52,8 +52,9 @@ type worker struct {
 	// that the otp-email flow takes only a message newer than its send.
 	inboxSeen map[int]string
 
-	// done and bad count every flow ended, measured or not, for progress.
-	done, bad atomic.Uint64
+	// done, bad and refused count every flow ended, measured or not, for
+	// progress.
+	done, bad, refused atomic.Uint64
 }
 
 func newWorker(r *runner, id int) *worker {
@@ -102,8 +103,13 @@ func (w *worker) next(ctx context.Context, kind flowKind, sched time.Time, measu
 		if ctx.Err() != nil {
 			return
 		}
-		w.bad.Add(1)
 		w.done.Add(1)
+		if ferr.refused {
+			w.refused.Add(1)
+			rec.refused(kind)
+			return
+		}
+		w.bad.Add(1)
 		rec.failed(kind, ferr.Error())
 		return
 	}

@@ -74,8 +74,7 @@ func (r *runner) seed(ctx context.Context) error {
 				if i >= n {
 					return
 				}
-				status, body, _, ferr := q.call(ctx, nil, epCreateUser, "", jsonObject("email", userEmail(i)),
-					http.StatusCreated, http.StatusConflict)
+				status, body, ferr := r.createUser(ctx, &q, i)
 				switch {
 				case ferr == nil && status == http.StatusCreated:
 					created.Add(1)
@@ -108,6 +107,33 @@ func (r *runner) seed(ctx context.Context) error {
 		Seconds: elapsed.Seconds()}
 	r.progressf("seeded %d users (%d new) in %s", n, created.Load(), elapsed.Round(time.Millisecond))
 	return nil
+}
+
+// seedRetries bounds the tries of one user's creation that the server
+// refuses (503, a bound on requests in flight); seedPause is the wait
+// between them.
+const (
+	seedRetries = 50
+	seedPause   = 100 * time.Millisecond
+)
+
+// createUser creates user i, trying again after a pause while the server
+// refuses the request for being busy.
+func (r *runner) createUser(ctx context.Context, q *requester, i int) (int, []byte, *flowError) {
+	for try := 1; ; try++ {
+		status, body, _, ferr := q.call(ctx, nil, epCreateUser, "", jsonObject("email", userEmail(i)),
+			http.StatusCreated, http.StatusConflict)
+		if ferr == nil || !ferr.refused || try == seedRetries {
+			return status, body, ferr
+		}
+		t := time.NewTimer(seedPause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return status, body, ferr
+		}
+	}
 }
 
 // prepare does the refresh flow's untimed logins before the load, so that
@@ -376,11 +402,12 @@ func readSelfCPU() (time.Duration, bool) {
 // in flight. It returns the flow count and time of this line.
 func (r *runner) progress(start time.Time, last uint64, lastAt time.Time) (uint64, time.Time) {
 	now := r.s.Now()
-	var done, bad uint64
+	var done, bad, refused uint64
 	all := NewHistogram()
 	for _, w := range r.workers {
 		done += w.done.Load()
 		bad += w.bad.Load()
+		refused += w.refused.Load()
 		for _, fs := range w.rec.flows {
 			if fs != nil {
 				all.Merge(fs.hist)
@@ -401,8 +428,8 @@ func (r *runner) progress(start time.Time, last uint64, lastAt time.Time) (uint6
 			p99 = formatDuration(all.Quantile(0.99))
 		}
 	}
-	line := fmt.Sprintf("%4ds %-9s %8.1f flows/s  failed %d  p99 %s  in flight %d",
-		int(now.Sub(start).Seconds()+0.5), phase, rate, bad, p99, r.inFlight.Load())
+	line := fmt.Sprintf("%4ds %-9s %8.1f flows/s  failed %d  refused %d  p99 %s  in flight %d",
+		int(now.Sub(start).Seconds()+0.5), phase, rate, bad, refused, p99, r.inFlight.Load())
 	if r.s.open {
 		line += fmt.Sprintf("  dropped %d", r.dropped.Load())
 	}

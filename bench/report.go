@@ -23,9 +23,12 @@ type Report struct {
 	Seeding     *SeedReport `json:"seeding,omitempty"`
 	// MeasuredSeconds is the length of the measured period.
 	MeasuredSeconds float64 `json:"measured_seconds"`
-	// Completed, Failed and PerSecond are over all flows.
+	// Completed, Failed, Refused and PerSecond are over all flows.
+	// PerSecond, completed flows per second, is the goodput; refused flows
+	// met a 503 (the server shed them) and are not failures.
 	Completed uint64  `json:"completed"`
 	Failed    uint64  `json:"failed"`
+	Refused   uint64  `json:"refused"`
 	PerSecond float64 `json:"per_second"`
 	// OpenLoop is set for an open loop (Config.Rate).
 	OpenLoop  *OpenLoopReport  `json:"open_loop,omitempty"`
@@ -97,6 +100,8 @@ type FlowReport struct {
 	Flow      string `json:"flow"`
 	Completed uint64 `json:"completed"`
 	Failed    uint64 `json:"failed"`
+	// Refused counts flows that a 503 cut short.
+	Refused uint64 `json:"refused"`
 	// PerSecond is completed flows per second.
 	PerSecond float64 `json:"per_second"`
 	Latency   Latency `json:"latency"`
@@ -106,7 +111,8 @@ type FlowReport struct {
 }
 
 // EndpointReport is one endpoint's results. Latency is that of answered
-// requests, errors included.
+// requests, errors included, refusals (503) not: the latency of what the
+// server admitted.
 type EndpointReport struct {
 	// Endpoint is the method and route pattern, such as
 	// "POST /cis/v1/auth/otp/send".
@@ -114,6 +120,8 @@ type EndpointReport struct {
 	// Requests counts every request sent, answered or not.
 	Requests  uint64  `json:"requests"`
 	PerSecond float64 `json:"per_second"`
+	// Refused counts requests answered 503, which are not errors.
+	Refused uint64 `json:"refused"`
 	// Errors counts unexpected answers by status code, "transport" for
 	// requests without an answer, and "invalid_response" for expected
 	// statuses missing what the flow needs.
@@ -209,6 +217,7 @@ func (r *runner) report() *Report {
 			fs := w.rec.flows[k]
 			h.Merge(fs.hist)
 			fr.Failed += fs.failed.Load()
+			fr.Refused += fs.refused.Load()
 			fs.mu.Lock()
 			for why, n := range fs.why {
 				fr.Failures[why] += n
@@ -224,6 +233,7 @@ func (r *runner) report() *Report {
 		rep.Flows = append(rep.Flows, fr)
 		rep.Completed += fr.Completed
 		rep.Failed += fr.Failed
+		rep.Refused += fr.Refused
 		if k.isLogin() {
 			logins += fr.Completed
 		}
@@ -249,6 +259,7 @@ func (r *runner) report() *Report {
 			}
 			h.Merge(es.hist)
 			er.Requests += es.requests.Load()
+			er.Refused += es.refused.Load()
 			es.mu.Lock()
 			for key, n := range es.errors {
 				er.Errors[key] += n
@@ -342,12 +353,13 @@ func (rep *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(b, "  logout    %s\n", logout)
 	fmt.Fprintf(b, "  runtime   %s, GOMAXPROCS %d, %d CPUs\n\n", st.GoVersion, st.GOMAXPROCS, st.NumCPU)
 
-	rows := [][]string{{"flow", "completed", "failed", "per s", "p50", "p95", "p99", "max"}}
+	rows := [][]string{{"flow", "completed", "failed", "refused", "per s", "p50", "p95", "p99", "max"}}
 	for _, f := range rep.Flows {
-		rows = append(rows, append([]string{f.Flow, u64(f.Completed), u64(f.Failed), rate(f.PerSecond)}, latencyCells(f.Latency)...))
+		rows = append(rows, append([]string{f.Flow, u64(f.Completed), u64(f.Failed), u64(f.Refused), rate(f.PerSecond)},
+			latencyCells(f.Latency)...))
 	}
 	if len(rep.Flows) > 1 {
-		rows = append(rows, []string{"all", u64(rep.Completed), u64(rep.Failed), rate(rep.PerSecond), "", "", "", ""})
+		rows = append(rows, []string{"all", u64(rep.Completed), u64(rep.Failed), u64(rep.Refused), rate(rep.PerSecond), "", "", "", ""})
 	}
 	writeTable(b, rows, false)
 	for _, f := range rep.Flows {
@@ -359,11 +371,13 @@ func (rep *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(b, "  open loop: %d flows started on schedule, %d dropped at the cap of %d in flight\n",
 			rep.OpenLoop.Started, rep.OpenLoop.Dropped, st.MaxInFlight)
 	}
+	fmt.Fprintf(b, "  goodput %s flows/s completed; %d refused by the server (503), %d failed\n",
+		rate(rep.PerSecond), rep.Refused, rep.Failed)
 	b.WriteString("\n")
 
-	rows = [][]string{{"endpoint", "requests", "per s", "p50", "p95", "p99", "max", "errors"}}
+	rows = [][]string{{"endpoint", "requests", "per s", "refused", "p50", "p95", "p99", "max", "errors"}}
 	for _, e := range rep.Endpoints {
-		rows = append(rows, append(append([]string{e.Endpoint, u64(e.Requests), rate(e.PerSecond)},
+		rows = append(rows, append(append([]string{e.Endpoint, u64(e.Requests), rate(e.PerSecond), u64(e.Refused)},
 			latencyCells(e.Latency)...), errorCells(e.Errors)))
 	}
 	writeTable(b, rows, true)

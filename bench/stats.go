@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"math/bits"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -216,16 +217,18 @@ type recorder struct {
 
 // flowStats is one flow's measurements.
 type flowStats struct {
-	hist   *Histogram // completed flows
-	failed atomic.Uint64
-	mu     sync.Mutex
-	why    map[string]uint64 // failed flows by reason
+	hist    *Histogram // completed flows
+	failed  atomic.Uint64
+	refused atomic.Uint64 // flows a request of which the server refused (503)
+	mu      sync.Mutex
+	why     map[string]uint64 // failed flows by reason
 }
 
 // endpointStats is one endpoint's measurements.
 type endpointStats struct {
-	hist     *Histogram // requests answered
+	hist     *Histogram // requests answered, refusals aside
 	requests atomic.Uint64
+	refused  atomic.Uint64 // requests answered 503: not admitted
 	mu       sync.Mutex
 	errors   map[string]uint64 // by status code, errTransport or errInvalid
 }
@@ -255,16 +258,23 @@ func (r *recorder) endpoint(ep endpoint) *endpointStats {
 }
 
 // response records an answered request that took d; unless ok, its status
-// is an error of the endpoint.
+// is an error of the endpoint, or, for a 503, a refusal: the server did
+// not admit the request, and its quick answer is kept out of the latency
+// of those it served.
 func (r *recorder) response(ep endpoint, d time.Duration, status int, ok bool) {
 	es := r.endpoint(ep)
 	if es == nil {
 		return
 	}
 	es.requests.Add(1)
-	es.hist.Record(d)
-	if !ok {
+	switch {
+	case !ok && status == http.StatusServiceUnavailable:
+		es.refused.Add(1)
+	case !ok:
+		es.hist.Record(d)
 		es.addError(strconv.Itoa(status))
+	default:
+		es.hist.Record(d)
 	}
 }
 
@@ -294,6 +304,14 @@ func (es *endpointStats) addError(key string) {
 func (r *recorder) completed(k flowKind, d time.Duration) {
 	if r != nil && r.flows[k] != nil {
 		r.flows[k].hist.Record(d)
+	}
+}
+
+// refused records a flow cut short because the server refused one of its
+// requests (503): shed load, not an error.
+func (r *recorder) refused(k flowKind) {
+	if r != nil && r.flows[k] != nil {
+		r.flows[k].refused.Add(1)
 	}
 }
 

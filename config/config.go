@@ -43,9 +43,12 @@ var coreVars = []Var{
 	{"LATCHKEY_SQLITE_SYNCHRONOUS", "NORMAL", "SQLite durability: NORMAL survives a killed process, FULL also a power loss"},
 	{"LATCHKEY_DB_MAX_CONNS", "0", "PostgreSQL pool size per node (0: 4 per CPU, at least 32)"},
 	{"LATCHKEY_DB_CONNECT_TIMEOUT", "0s", "how long a PostgreSQL connection attempt may take (0s: the URL's connect_timeout, else 5s; at most 1m)"},
+	{"LATCHKEY_DB_TIMEOUT", "5s", "how long any one database call may take, for a request or for background work, before it fails as unavailable (100ms to 1m)"},
 	{"LATCHKEY_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},
-	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server waits for requests in flight (1s to 5m)"},
+	{"LATCHKEY_DRAIN_DELAY", "5s", "how long a stopping server goes on serving, /readyz answering 503, before it stops accepting connections (0s to 5m; 0s in dev)"},
+	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server then waits for requests in flight and deliveries (1s to 5m)"},
+	{"LATCHKEY_MAX_IN_FLIGHT", "0", "API requests served at once; more are refused at once with 503 and Retry-After, the probes aside (0: 32 per CPU, at least 64)"},
 	{"LATCHKEY_RECORD_RETENTION", "1h", "how long delivered or failed outbox records and dev inbox messages are kept (1m to 720h)"},
 	{"LATCHKEY_PPROF_ADDR", "", "when set, serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060"},
 	{"LATCHKEY_TRUSTED_PROXIES", "", "comma-separated IPs or CIDRs of your load balancers: only from them is X-Forwarded-For believed as the client's address"},
@@ -65,10 +68,13 @@ type Config struct {
 	KeyRefresh  time.Duration
 	Synchronous string
 	DBMaxConns  int
-	DBTimeout   time.Duration
+	DBConnect   time.Duration // a PostgreSQL connection attempt's bound; 0: the URL's, else the driver's
+	DBTimeout   time.Duration // every database call's bound
 	LogLevel    slog.Level
 	LogJSON     bool
+	DrainDelay  time.Duration
 	Shutdown    time.Duration
+	MaxInFlight int // 0: the HTTP layer's default, sized from the CPUs
 	Delivery    Delivery
 	PprofAddr   string
 	Retention   time.Duration
@@ -104,10 +110,13 @@ func Load(getenv func(string) string) (Config, error) {
 		KeyRefresh:  l.duration("LATCHKEY_KEY_REFRESH", time.Second, 10*time.Minute),
 		Synchronous: l.oneOf("LATCHKEY_SQLITE_SYNCHRONOUS", []string{"NORMAL", "FULL"}),
 		DBMaxConns:  l.integer("LATCHKEY_DB_MAX_CONNS", 0, 1000),
-		DBTimeout:   l.duration("LATCHKEY_DB_CONNECT_TIMEOUT", 0, time.Minute),
+		DBConnect:   l.duration("LATCHKEY_DB_CONNECT_TIMEOUT", 0, time.Minute),
+		DBTimeout:   l.duration("LATCHKEY_DB_TIMEOUT", 100*time.Millisecond, time.Minute),
 		LogLevel:    l.level("LATCHKEY_LOG_LEVEL"),
 		LogJSON:     l.oneOf("LATCHKEY_LOG_FORMAT", []string{"text", "json"}) == "json",
+		DrainDelay:  l.duration("LATCHKEY_DRAIN_DELAY", 0, 5*time.Minute),
 		Shutdown:    l.duration("LATCHKEY_SHUTDOWN_TIMEOUT", time.Second, 5*time.Minute),
+		MaxInFlight: l.integer("LATCHKEY_MAX_IN_FLIGHT", 0, 1000000),
 	}
 	c.Delivery = l.delivery(c.Dev)
 	c.Retention = l.duration("LATCHKEY_RECORD_RETENTION", time.Minute, 720*time.Hour)

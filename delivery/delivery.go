@@ -9,6 +9,15 @@
 // jitter until the message succeeds, fails permanently, or outlives the code
 // it carries. A delivered or abandoned message loses its content, so no code
 // stays in the database longer than needed.
+//
+// A claim is a lease (lease.go) that the worker renews while the delivery
+// runs, so a node that dies delays its messages by at most Lease before
+// another node (or the restarted one) claims them. Delivery is therefore
+// at least once: a node that dies after the provider accepted a message
+// and before the outcome was recorded leaves it to be sent again. Stop
+// ends a worker gracefully: it claims nothing more, lets the deliveries in
+// flight finish, releases those that outlast its bound, and records every
+// outcome whatever the state of the caller's context.
 package delivery
 
 import (
@@ -21,6 +30,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -59,9 +69,13 @@ const (
 	// time, up to maxBackoff, with up to half of it added at random.
 	firstBackoff = 2 * time.Second
 	maxBackoff   = 5 * time.Minute
-	// lease is how long a claimed message is reserved for its worker; a
-	// worker that dies mid-send releases it when the lease ends.
-	lease = 2 * time.Minute
+	// Lease is how long a claimed message is reserved for its worker.
+	// The worker renews it every leaseRenewal while the message's
+	// delivery runs, however slow the provider, so only a worker that
+	// died (or lost the database) lets it lapse: its messages are then
+	// claimed again, by any node, at most Lease later.
+	Lease        = 15 * time.Second
+	leaseRenewal = Lease / 3
 	// sendTimeout bounds one provider call.
 	sendTimeout = 30 * time.Second
 	// pollInterval is how often an idle worker looks for due messages
@@ -78,7 +92,17 @@ type Worker struct {
 	now     func() time.Time
 	jitter  func(time.Duration) time.Duration
 	wake    chan struct{}
-	mu      sync.Mutex // serialises RunOnce within this process
+	mu      sync.Mutex    // serialises RunOnce within this process
+	renewal time.Duration // how often the leases of deliveries in flight are renewed
+
+	// Stopping: Stop closes quit, then abandon if its wait ends first;
+	// Run closes done when it returns.
+	running   atomic.Bool
+	quit      chan struct{}
+	abandon   chan struct{}
+	done      chan struct{}
+	quitOnce  sync.Once
+	abandoned sync.Once
 }
 
 // WorkerConfig configures a Worker.
@@ -104,6 +128,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	var jmu sync.Mutex
 	return &Worker{
 		store: cfg.Store, senders: openSealed(cfg.Keyring, cfg.Senders), log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
+		quit: make(chan struct{}), abandon: make(chan struct{}), done: make(chan struct{}), renewal: leaseRenewal,
 		jitter: func(d time.Duration) time.Duration {
 			jmu.Lock()
 			defer jmu.Unlock()
@@ -124,19 +149,34 @@ func (w *Worker) Notify() {
 	}
 }
 
-// Run delivers messages until ctx ends.
+// Run delivers messages until ctx ends or Stop is called. When ctx ends,
+// the provider calls in flight are cancelled at once; to stop gracefully,
+// pass a context that outlives the work and call Stop.
 func (w *Worker) Run(ctx context.Context) {
+	w.running.Store(true)
+	defer close(w.done)
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.abandon:
+			cancel()
+		case <-sendCtx.Done():
+		}
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-w.quit:
+			return
 		case <-w.wake:
 		case <-timer.C:
 		}
-		for {
-			n, err := w.RunOnce(ctx)
+		for w.claimable() {
+			n, err := w.runOnce(ctx, sendCtx)
 			if err != nil {
 				w.log.Warn("outbox: claim messages", "err", err)
 				break
@@ -149,22 +189,57 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
+// claimable reports whether the worker may still claim messages.
+func (w *Worker) claimable() bool {
+	select {
+	case <-w.quit:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop makes Run claim nothing more and waits for the deliveries in
+// flight to end. If ctx ends first, their provider calls are cancelled
+// and each message is released for another attempt at once, by whichever
+// node claims it next; Stop still waits for those outcomes to be recorded,
+// which takes at most the database deadline. Stop returns at once when Run
+// is not running.
+func (w *Worker) Stop(ctx context.Context) {
+	w.quitOnce.Do(func() { close(w.quit) })
+	if !w.running.Load() {
+		return
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		w.abandoned.Do(func() { close(w.abandon) })
+		<-w.done
+	}
+}
+
 // RunOnce claims the due messages once and tries each, returning how many it
 // claimed.
-func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+func (w *Worker) RunOnce(ctx context.Context) (int, error) { return w.runOnce(ctx, ctx) }
+
+// runOnce claims with ctx and delivers with sendCtx, renewing the claims'
+// lease until every delivery has been recorded.
+func (w *Worker) runOnce(ctx, sendCtx context.Context) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	msgs, err := w.store.ClaimMessages(ctx, now, now.Add(lease), batchSize)
-	if err != nil {
+	msgs, err := w.store.ClaimMessages(ctx, now, now.Add(Lease), batchSize)
+	if err != nil || len(msgs) == 0 {
 		return 0, err
 	}
+	held := w.hold(msgs)
+	defer held.stop()
 	var wg sync.WaitGroup
 	for _, m := range msgs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.deliver(ctx, m)
+			w.deliver(sendCtx, m, held)
 		}()
 	}
 	wg.Wait()
@@ -172,15 +247,20 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 }
 
 // deliver tries one message through its channel's providers and records the
-// outcome.
-func (w *Worker) deliver(ctx context.Context, m latchkey.Message) {
+// outcome. A delivery cancelled by the worker's stop releases its message
+// instead.
+func (w *Worker) deliver(ctx context.Context, m latchkey.Message, held *leases) {
+	record := func(provider string, sendErr error, permanent bool) {
+		held.drop(m.ID)
+		w.record(context.WithoutCancel(ctx), m, provider, sendErr, permanent)
+	}
 	if !w.now().Before(m.ExpiresAt) {
-		w.record(ctx, m, "", errors.New("the code expired before the message could be delivered"), true)
+		record("", errors.New("the code expired before the message could be delivered"), true)
 		return
 	}
 	senders := w.senders[m.Channel]
 	if len(senders) == 0 {
-		w.record(ctx, m, "", fmt.Errorf("no %s provider is configured", m.Channel), true)
+		record("", fmt.Errorf("no %s provider is configured", m.Channel), true)
 		return
 	}
 	var errs []error
@@ -190,13 +270,18 @@ func (w *Worker) deliver(ctx context.Context, m latchkey.Message) {
 		err := s.Send(sendCtx, m)
 		cancel()
 		if err == nil {
-			w.record(ctx, m, s.Name(), nil, false)
+			record(s.Name(), nil, false)
+			return
+		}
+		if ctx.Err() != nil {
+			held.drop(m.ID)
+			w.release(context.WithoutCancel(ctx), m, fmt.Errorf("%s: %w", s.Name(), err))
 			return
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", s.Name(), err))
 		permanent = permanent && IsPermanent(err)
 	}
-	w.record(ctx, m, "", errors.Join(errs...), permanent)
+	record("", errors.Join(errs...), permanent)
 }
 
 // record writes a delivery attempt's outcome: sent; queued again after a

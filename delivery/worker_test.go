@@ -275,3 +275,186 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+// blockingSender is a provider whose Send waits: until the test lets it
+// go (then succeeds), or until its context ends (then fails with it).
+type blockingSender struct {
+	name    string
+	entered chan string // the ID of each message Send starts on
+	letGo   chan struct{}
+	mu      sync.Mutex
+	sent    []string
+}
+
+func newBlockingSender(name string) *blockingSender {
+	return &blockingSender{name: name, entered: make(chan string, 16), letGo: make(chan struct{})}
+}
+
+func (s *blockingSender) Name() string { return s.name }
+
+func (s *blockingSender) Send(ctx context.Context, m latchkey.Message) error {
+	s.entered <- m.ID
+	select {
+	case <-s.letGo:
+		s.mu.Lock()
+		s.sent = append(s.sent, m.ID)
+		s.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitEntered waits for Send to start on a message.
+func (s *blockingSender) waitEntered(t testing.TB) string {
+	t.Helper()
+	select {
+	case id := <-s.entered:
+		return id
+	case <-time.After(30 * time.Second):
+		t.Fatal("the provider was never called")
+		return ""
+	}
+}
+
+// eventually polls cond every 10 ms, failing the test after a generous
+// 30 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// start runs the worker until the test stops it, and waits for the
+// provider s to be called on the message queued; the channel is closed
+// when Run returns.
+func (o *outboxEnv) start(s *blockingSender) <-chan struct{} {
+	o.t.Helper()
+	done := make(chan struct{})
+	go func() { o.worker.Run(context.Background()); close(done) }()
+	o.worker.Notify()
+	s.waitEntered(o.t)
+	return done
+}
+
+// otherWorker is a second worker on the same outbox, as on another node.
+func (o *outboxEnv) otherWorker(s delivery.Sender) *delivery.Worker {
+	return delivery.NewWorker(delivery.WorkerConfig{Store: o.store, Log: slog.New(slog.DiscardHandler), Now: o.clock.Now, Rand: rand.Reader,
+		Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: {s}}})
+}
+
+// TestASlowDeliveryKeepsItsClaim holds a provider call past the lease: the
+// worker renews the message's lease meanwhile, so another worker cannot
+// claim it, and it is delivered exactly once.
+func TestASlowDeliveryKeepsItsClaim(t *testing.T) {
+	slow := newBlockingSender("slow")
+	o := newOutbox(t, slow)
+	delivery.SetLeaseRenewal(o.worker, 10*time.Millisecond)
+	m := o.queue("Code 666666")
+	ran := make(chan error, 1)
+	go func() { _, err := o.worker.RunOnce(context.Background()); ran <- err }()
+	slow.waitEntered(t)
+
+	o.clock.Advance(time.Minute) // far past the lease of the claim
+	eventually(t, "the lease renewed past the clock", func() bool { return o.message(m.ID).NextAttemptAt.After(o.clock.Now()) })
+	other := &scriptedSender{name: "other"}
+	second := o.otherWorker(other)
+	if n, err := second.RunOnce(context.Background()); n != 0 || err != nil {
+		t.Fatalf("another worker claimed %d messages (%v) while the slow delivery ran; want none", n, err)
+	}
+	close(slow.letGo)
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if got := o.message(m.ID); got.Status != latchkey.MessageSent || got.Provider != "slow" || got.Attempts != 1 {
+		t.Fatalf("after the slow delivery: %+v; want sent once by it", got)
+	}
+	o.clock.Advance(time.Hour)
+	if n, _ := second.RunOnce(context.Background()); n != 0 || other.hits != 0 {
+		t.Fatal("a delivered message was claimed again after its renewed lease")
+	}
+}
+
+// TestAClaimOfADeadWorkerLapses claims a message as a worker that then
+// dies would: nobody renews the claim, and another worker delivers the
+// message once the lease has passed, not before.
+func TestAClaimOfADeadWorkerLapses(t *testing.T) {
+	s := &scriptedSender{name: "primary"}
+	o := newOutbox(t, s)
+	m := o.queueFor("Code 777777", time.Minute) // the shortest expiry an app allows
+	now := o.clock.Now()
+	if claimed, err := o.store.ClaimMessages(context.Background(), now, now.Add(delivery.Lease), 10); err != nil || len(claimed) != 1 {
+		t.Fatalf("the dying worker's claim: %d messages, %v", len(claimed), err)
+	}
+	o.clock.Advance(delivery.Lease - time.Second)
+	o.run()
+	if s.hits != 0 {
+		t.Fatal("a message was delivered while its claim was still live")
+	}
+	o.clock.Advance(time.Second)
+	o.run()
+	if got := o.message(m.ID); got.Status != latchkey.MessageSent || got.Attempts != 1 {
+		t.Fatalf("after the dead worker's lease: %+v; want delivered, on the first attempt", got)
+	}
+}
+
+// TestStopFinishesDeliveriesInFlight stops a running worker while a
+// delivery is in flight: it claims nothing more, the delivery finishes
+// and its outcome is recorded.
+func TestStopFinishesDeliveriesInFlight(t *testing.T) {
+	slow := newBlockingSender("slow")
+	o := newOutbox(t, slow)
+	first := o.queue("Code 888888")
+	runDone := o.start(slow)
+
+	stopped := make(chan struct{})
+	go func() { o.worker.Stop(context.Background()); close(stopped) }()
+	eventually(t, "Stop to take effect", func() bool { return delivery.Stopping(o.worker) })
+	o.clock.Advance(time.Millisecond)
+	later := o.queue("Code 999999")
+	o.worker.Notify()
+	close(slow.letGo)
+	<-stopped
+	<-runDone
+	if got := o.message(first.ID); got.Status != latchkey.MessageSent {
+		t.Fatalf("the delivery in flight at Stop: %+v; want finished and recorded as sent", got)
+	}
+	if got := o.message(later.ID); got.Status != latchkey.MessageQueued || got.Attempts != 0 {
+		t.Fatalf("a message queued after Stop: %+v; want left queued for the next node", got)
+	}
+}
+
+// TestStopReleasesDeliveriesPastItsBound stops a worker whose delivery
+// outlasts the stop's bound: the provider call is cancelled and the
+// message released for another attempt at once, with no attempt counted,
+// and the next worker delivers it.
+func TestStopReleasesDeliveriesPastItsBound(t *testing.T) {
+	stuck := newBlockingSender("stuck")
+	o := newOutbox(t, stuck)
+	m := o.queue("Code 121212")
+	runDone := o.start(stuck)
+
+	bound, cancel := context.WithCancel(context.Background())
+	cancel() // the bound has passed
+	o.worker.Stop(bound)
+	<-runDone
+	got := o.message(m.ID)
+	if got.Status != latchkey.MessageQueued || got.Attempts != 0 || got.NextAttemptAt.After(o.clock.Now()) ||
+		!strings.Contains(got.LastError, "shutdown") {
+		t.Fatalf("a delivery interrupted by Stop: %+v; want queued, due now, no attempt counted, the reason recorded", got)
+	}
+	if !strings.Contains(o.logs.String(), "released") {
+		t.Fatalf("the release is not logged: %s", o.logs.String())
+	}
+	next := &scriptedSender{name: "next"}
+	successor := o.otherWorker(next)
+	if _, err := successor.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := o.message(m.ID); got.Status != latchkey.MessageSent || got.Provider != "next" || got.Attempts != 1 {
+		t.Fatalf("after the successor ran: %+v; want delivered by it", got)
+	}
+}

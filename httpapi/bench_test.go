@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -32,5 +34,26 @@ func BenchmarkOTPFlow(b *testing.B) {
 		h.clock.Advance(10 * time.Millisecond)
 		r := c.sendOTP(map[string]any{"channel": "direct", "identifier": id, "identifier_type": "user_id"}).wantStatus(http.StatusOK)
 		c.authOTP(otpBody(id, "user_id", r.json()["code"].(string))).wantStatus(http.StatusOK)
+	}
+}
+
+// BenchmarkRefusal measures what a request over the bound on requests in
+// flight costs the server, through the real handler in process (the HTTP
+// parsing aside): the cost of shedding load, which an overloaded server
+// pays for every request it refuses.
+func BenchmarkRefusal(b *testing.B) {
+	h := newHarnessWith(b, harnessOptions{maxInFlight: 1})
+	c := h.newClient("Bench", false)
+	release := holdTheOnlySlot(b, h, c)
+	defer release()
+	handler := h.srv.Config.Handler
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/cis/v1/auth/otp/send", strings.NewReader(`{"channel":"direct"}`))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable {
+			b.Fatalf("status %d; want the request refused", rec.Code)
+		}
 	}
 }

@@ -167,11 +167,13 @@ func (h *handler) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oau
 		"error_code": e.Status})
 }
 
-// logError records a failed request's cause. Client mistakes are logged at
-// debug level; server failures at error level with the whole cause.
+// logError records a failed request's cause. Client mistakes, and
+// refusals that tell the caller when to come back (an overloaded server),
+// are logged at debug level; server failures at error level with the
+// whole cause.
 func (h *handler) logError(r *http.Request, status int, err error) {
 	level := slog.LevelDebug
-	if status >= 500 {
+	if status >= 500 && latchkey.RetryAfter(err) == 0 {
 		level = slog.LevelError
 	}
 	h.Log.Log(r.Context(), level, "request failed", "request_id", requestID(r.Context()), "status", status, "err", err)

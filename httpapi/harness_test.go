@@ -61,7 +61,9 @@ type harnessOptions struct {
 	// trustedProxies may set X-Forwarded-For (LATCHKEY_TRUSTED_PROXIES).
 	trustedProxies []netip.Prefix
 	// refused is told of every rate-limit refusal.
-	refused func(appID string, limit ratelimit.Limit)
+	refused     func(appID string, limit ratelimit.Limit)
+	draining    <-chan struct{} // closed: the server is stopping
+	maxInFlight int             // the bound on requests in flight; 0: the default
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -115,7 +117,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	deps := httpapi.Deps{
 		Log: log, Store: store, OAuth: oauth, Issuer: h.issuer, Users: userService, Login: loginService,
 		Sessions: sess, DevInbox: devInbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
-		TrustedProxies: opts.trustedProxies,
+		TrustedProxies: opts.trustedProxies, Draining: opts.draining, MaxInFlight: opts.maxInFlight,
 	}
 	if opts.demoApp {
 		app, creds, err := h.apps.Create(ctx, apps.NewApp{Name: "Demo app", RedirectURIs: []string{publicURL + httpapi.DevCompletePath}})

@@ -49,16 +49,37 @@ type Deps struct {
 	PublicURL      string // no trailing slash
 	Now            func() time.Time
 	Rand           io.Reader
+	// Draining is closed when the server starts to stop: /readyz then
+	// answers 503 and every answer closes its connection.
+	Draining <-chan struct{}
+	// MaxInFlight bounds the requests served at once, the probes aside
+	// (DefaultMaxInFlight when 0); more are refused with 503.
+	MaxInFlight int
 }
 
 // handler holds the dependencies the route handlers share.
 type handler struct {
 	Deps
+	admission *admission // the requests in flight (admission.go)
+}
+
+// draining reports whether the server has started to stop.
+func (h *handler) draining() bool {
+	select {
+	case <-h.Draining:
+		return true
+	default:
+		return false
+	}
 }
 
 // NewHandler returns the complete HTTP handler.
 func NewHandler(d Deps) http.Handler {
 	h := &handler{Deps: d}
+	if h.MaxInFlight <= 0 {
+		h.MaxInFlight = DefaultMaxInFlight()
+	}
+	h.admission = newAdmission(h.MaxInFlight)
 	mux := http.NewServeMux()
 	h.routes(mux)
 	return h.middleware(jsonFallback(mux))
@@ -71,8 +92,15 @@ type endpoint func(w http.ResponseWriter, r *http.Request) error
 // token; app is the calling application.
 type appEndpoint func(w http.ResponseWriter, r *http.Request, app latchkey.App) error
 
-// public serves an endpoint that needs no bearer token.
+// public serves an endpoint that needs no bearer token, within the bound
+// on requests in flight.
 func (h *handler) public(fam family, maxBody int64, fn endpoint) http.Handler {
+	return h.admit(fam, h.probe(fam, maxBody, fn))
+}
+
+// probe serves an endpoint outside the bound on requests in flight: the
+// health probes, which must answer however busy the server is.
+func (h *handler) probe(fam family, maxBody int64, fn endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		err := checkURL(r)

@@ -30,7 +30,8 @@ func requestID(ctx context.Context) string {
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // middleware wraps every request: a request ID, the caller's address,
-// security headers, panic recovery and one access-log line. The log line names the route pattern,
+// security headers, panic recovery, Connection: close while draining, and
+// one access-log line. The log line names the route pattern,
 // not the raw path or query, so identifiers and codes in URLs stay out of
 // the logs.
 func (h *handler) middleware(next http.Handler) http.Handler {
@@ -48,6 +49,11 @@ func (h *handler) middleware(next http.Handler) http.Handler {
 		hdr.Set("X-Content-Type-Options", "nosniff")
 		hdr.Set("Referrer-Policy", "no-referrer")
 		hdr.Set("X-Frame-Options", "DENY")
+		if h.draining() {
+			// The client opens its next connection elsewhere; the server
+			// closes this one once the answer is written.
+			hdr.Set("Connection", "close")
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -70,7 +76,10 @@ func (h *handler) logRequest(r *http.Request, rec *statusRecorder, start time.Ti
 		route = "unmatched"
 	}
 	level := slog.LevelInfo
-	if rec.status >= 500 {
+	switch {
+	case rec.status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn // a state (overloaded, database away), not a bug; its cause is logged apart
+	case rec.status >= 500:
 		level = slog.LevelError
 	}
 	h.Log.LogAttrs(r.Context(), level, "request",

@@ -17,9 +17,9 @@ type registrar interface {
 // describes. Paths are Mosaic's, so an application written for Mosaic
 // changes only its base URL.
 func (h *handler) routes(mux registrar) {
-	// Operations.
-	mux.Handle("GET /healthz", h.public(familyPlain, maxBodyBytes, h.healthz))
-	mux.Handle("GET /readyz", h.public(familyPlain, maxBodyBytes, h.readyz))
+	// Operations, answered however busy the server is.
+	mux.Handle("GET /healthz", h.probe(familyPlain, maxBodyBytes, h.healthz))
+	mux.Handle("GET /readyz", h.probe(familyPlain, maxBodyBytes, h.readyz))
 	mux.Handle("GET /openapi.json", h.public(familyPlain, maxBodyBytes, h.openAPI))
 
 	// OAuth 2.0 and OpenID Connect.

@@ -29,6 +29,9 @@ const migrationLockClass = 0x4c4b4d47
 // transaction, and creates the tenant on a new database. It returns the
 // versions it applied.
 //
+// A database migrated by a newer build is refused with a
+// *latchkey.SchemaTooNewError, before anything changes.
+//
 // Several nodes may call it at once: every step runs under a
 // transaction-scoped advisory lock for the schema and first re-reads what
 // is already done, so each migration is applied, and the tenant created,
@@ -40,6 +43,13 @@ func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]i
 	}
 	if err := s.locked(ctx, s.prepareSchema); err != nil {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	list, err := s.Migrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := latchkey.CheckSchema(list); err != nil {
+		return nil, err
 	}
 	var applied []int
 	for _, f := range files {

@@ -129,6 +129,7 @@ func poolConfig(url string, opts Options) (*pgxpool.Config, error) {
 	case cfg.ConnConfig.ConnectTimeout == 0:
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
+	cfg.ConnConfig.DialFunc = newDialer().DialContext
 	if opts.Schema != "" {
 		// A startup parameter costs no extra round trip per connection;
 		// the quoted identifier keeps any schema name literal.
@@ -171,6 +172,9 @@ type querier interface {
 type scanner interface {
 	Scan(dest ...any) error
 }
+
+// rollbackTimeout bounds the rollback of a failed pipelined transaction.
+const rollbackTimeout = 5 * time.Second
 
 // maxTxAttempts bounds the retries of a transaction that PostgreSQL aborted
 // to break a deadlock or a serialization conflict.
@@ -228,10 +232,15 @@ func (s *Store) inPipeline(ctx context.Context, first func(*pgx.Batch), fn func(
 		err = runPipeline(ctx, conn, first, fn)
 		if err != nil && conn.PgConn().TxStatus() != 'I' {
 			// The transaction is still open (failed, or never told to
-			// end): roll it back, or drop a connection that cannot.
-			if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-				_ = conn.Close(context.WithoutCancel(ctx))
+			// end): roll it back, or drop a connection that cannot. The
+			// caller's context may have ended, which is why it failed; the
+			// rollback gets a deadline of its own, so that a server gone
+			// silent cannot hold it.
+			rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			if _, rbErr := conn.Exec(rbCtx, "ROLLBACK"); rbErr != nil {
+				_ = conn.Close(rbCtx)
 			}
+			cancel()
 		}
 		return err
 	})
@@ -320,9 +329,10 @@ func (s *Store) deleteChunked(ctx context.Context, table, where string, args ...
 // translate maps driver errors onto the store sentinels, keeping the driver
 // error in the chain: no rows is ErrNotFound, a unique violation is
 // ErrConflict, a foreign key violation (the row referred to is missing) is
-// ErrNotFound, and a database that cannot be reached, is shutting down or is
-// out of resources is ErrUnavailable. A context the caller cancelled is not
-// the database's fault and stays a plain error.
+// ErrNotFound, and a database that cannot be reached, is shutting down, is
+// out of resources or did not answer before the caller's deadline is
+// ErrUnavailable. A context the caller cancelled is not the database's
+// fault and stays a plain error.
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -345,7 +355,7 @@ func translate(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	if connectionFailure(err) {
+	if errors.Is(err, context.DeadlineExceeded) || connectionFailure(err) {
 		return fmt.Errorf("postgres: %w: %w", latchkey.ErrUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %w", err)

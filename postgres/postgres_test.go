@@ -103,6 +103,22 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) latchkey.Store { return mustOpen(t, url, admin) })
 }
 
+func TestMigrations(t *testing.T) {
+	url := testURL(t)
+	admin := adminPool(t, url)
+	storetest.RunMigrations(t, func(t *testing.T) (storetest.Migrator, func(int)) {
+		schema := createSchema(t, admin)
+		record := func(version int) {
+			_, err := admin.Exec(context.Background(), "INSERT INTO "+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+
+				" (version, applied_at) VALUES ($1, $2)", version, time.Now().UnixMilli())
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return openStore(t, url, schema), record
+	})
+}
+
 func TestMigrateIsIdempotent(t *testing.T) {
 	url := testURL(t)
 	s := mustOpen(t, url, adminPool(t, url))

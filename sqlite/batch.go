@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/latchkeyhq/latchkey"
 )
@@ -26,7 +28,22 @@ type batchRequest struct {
 	ctx  context.Context
 	fn   func(*tx) error
 	done chan error
+	// state says whether the batcher has started the request, or its
+	// caller has given up waiting first; whichever moves it from queued
+	// decides.
+	state atomic.Int32
 }
+
+// Request states.
+const (
+	queued int32 = iota
+	running
+	abandoned
+)
+
+// errAbandoned answers a request whose caller stopped waiting before its
+// turn; nobody reads it.
+var errAbandoned = errors.New("sqlite: the caller stopped waiting")
 
 // batcher runs write transactions in batches on the write pool.
 type batcher struct {
@@ -44,19 +61,27 @@ func newBatcher(p *pool) *batcher {
 }
 
 // do runs fn in a write transaction and returns fn's error, or the
-// commit's.
+// commit's. When ctx ends before the batcher reaches the request, do
+// returns at once and the request is skipped; once it runs, its statements
+// end with ctx and do waits for its answer, so fn never runs after do has
+// returned.
 func (b *batcher) do(ctx context.Context, fn func(*tx) error) error {
 	r := &batchRequest{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case b.reqs <- r:
 	case <-ctx.Done():
-		return ctx.Err()
+		return translate(ctx.Err())
 	case <-b.quit:
 		return errClosed
 	}
 	select {
 	case err := <-r.done:
 		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(queued, abandoned) {
+			return translate(ctx.Err())
+		}
+		return <-r.done
 	case <-b.quit:
 		// Every request the batcher took was answered before it quit.
 		select {
@@ -125,8 +150,11 @@ func (b *batcher) execute(batch []*batchRequest) {
 // runOne runs one request's function, inside a savepoint when the batch
 // holds others, so that its failure undoes only its own writes.
 func (b *batcher) runOne(t *tx, r *batchRequest, isolate bool) error {
+	if !r.state.CompareAndSwap(queued, running) {
+		return errAbandoned
+	}
 	if err := r.ctx.Err(); err != nil {
-		return err
+		return translate(err)
 	}
 	if !isolate {
 		return r.fn(t)

@@ -199,7 +199,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Migrate applies every embedded migration not yet applied, each in its own
 // transaction, and creates the tenant on a new database. It returns the
-// versions it applied.
+// versions it applied. A database migrated by a newer build is refused
+// with a *latchkey.SchemaTooNewError, before anything changes.
 func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]int, error) {
 	if _, err := s.write.DB.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
@@ -207,6 +208,13 @@ func (s *Store) Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]i
 	}
 	files, err := migrationFiles()
 	if err != nil {
+		return nil, err
+	}
+	list, err := s.Migrations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := latchkey.CheckSchema(list); err != nil {
 		return nil, err
 	}
 	var applied []int
@@ -343,13 +351,17 @@ func (s *Store) deleteChunked(ctx context.Context, table, where string, args ...
 
 // translate maps driver errors onto the store sentinels: no rows is
 // ErrNotFound, a unique or primary key violation is ErrConflict, and a
-// database that cannot be opened or is locked is ErrUnavailable.
+// database that cannot be opened, is locked or did not answer before the
+// caller's deadline is ErrUnavailable.
 func translate(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return latchkey.ErrNotFound
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", latchkey.ErrUnavailable, err)
 	}
 	var serr *sqlite3.Error
 	if errors.As(err, &serr) {

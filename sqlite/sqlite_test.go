@@ -35,6 +35,28 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) latchkey.Store { return mustOpen(t) })
 }
 
+func TestMigrations(t *testing.T) {
+	storetest.RunMigrations(t, func(t *testing.T) (storetest.Migrator, func(int)) {
+		path := filepath.Join(t.TempDir(), "latchkey.db")
+		s, err := sqlite.Open(path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		record := func(version int) {
+			db, err := sql.Open("sqlite", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, time.Now().UnixMilli()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s, record
+	})
+}
+
 func TestFileSettings(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "settings.db")
 	s, err := sqlite.Open(path, sqlite.Options{Synchronous: "FULL"})

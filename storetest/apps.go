@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,5 +143,57 @@ func testAppConcurrentUpdate(t *testing.T, s latchkey.Store) {
 	mustNoErr(t, err, "GetApp")
 	if len(got.Resources) != n {
 		t.Fatalf("after %d concurrent appends, %d resources remain; want every change kept", n, len(got.Resources))
+	}
+}
+
+// testDeadlineWhileWaiting checks that a write that cannot start before
+// its caller's deadline, because another holds what it needs, fails with
+// ErrUnavailable once the deadline passes, does nothing, and leaves the
+// store serving.
+func testDeadlineWhileWaiting(t *testing.T, s latchkey.Store) {
+	a := mustCreateApp(t, s, "Held")
+	holding, release, held := make(chan struct{}, 1), make(chan struct{}), make(chan error, 1)
+	go func() {
+		_, err := s.UpdateApp(ctx(), a.ID, func(app *latchkey.App) error {
+			select {
+			case holding <- struct{}{}:
+			default: // a retried transaction: announced already
+			}
+			<-release
+			app.Name = "First"
+			return nil
+		})
+		held <- err
+	}()
+	<-holding
+	short, cancel := context.WithTimeout(ctx(), 100*time.Millisecond)
+	defer cancel()
+	var ran atomic.Bool
+	timedOut := make(chan error, 1)
+	go func() {
+		_, err := s.UpdateApp(short, a.ID, func(app *latchkey.App) error {
+			ran.Store(true)
+			app.Name = "Second"
+			return nil
+		})
+		timedOut <- err
+	}()
+	var err error
+	select {
+	case err = <-timedOut:
+	case <-time.After(30 * time.Second): // generous: the deadline is 100 ms
+		close(release)
+		t.Fatal("an UpdateApp waiting for a held app did not return at its deadline")
+	}
+	close(release)
+	wantErr(t, err, latchkey.ErrUnavailable, "UpdateApp past its deadline while another holds the app")
+	mustNoErr(t, <-held, "the holding UpdateApp")
+	if ran.Load() {
+		t.Fatal("the update that ran out of time still ran")
+	}
+	got, err := s.GetApp(ctx(), a.ID)
+	mustNoErr(t, err, "GetApp after the deadline")
+	if got.Name != "First" {
+		t.Fatalf("after a timed-out update the name is %q; want the holder's %q only", got.Name, "First")
 	}
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"AppUniqueClientID", testAppUniqueClientID},
 		{"AppUpdateAbort", testAppUpdateAbort},
 		{"AppConcurrentUpdate", testAppConcurrentUpdate},
+		{"DeadlineWhileWaiting", testDeadlineWhileWaiting},
 		{"UserCRUD", testUserCRUD},
 		{"UserUniqueIdentifiers", testUserUniqueIdentifiers},
 		{"UserUpdateConflict", testUserUpdateConflict},

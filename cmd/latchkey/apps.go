@@ -31,57 +31,32 @@ Commands:
 APP is an app ID or a client ID; USER a user ID, email address or E.164 phone number.
 `
 
-// cmdApps runs an apps subcommand against the configured database.
-func cmdApps(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(e.stdout, appsUsage)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	commands := map[string]func(context.Context, *system, []string, env) int{
-		"create":        appsCreate,
-		"list":          appsList,
-		"show":          appsShow,
-		"update":        appsUpdate,
-		"rotate-secret": appsRotateSecret,
-		"unlock":        appsUnlock,
-		"delete":        appsDelete,
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(e.stderr, "latchkey apps: unknown command %q\n\n%s", args[0], appsUsage)
-		return exitUsage
-	}
-	return withSystem(ctx, e, func(sys *system) int { return cmd(ctx, sys, args[1:], e) })
+// appsCommands are the apps subcommands.
+var appsCommands = map[string]subcommand{
+	"create":        withSystemFor(appsCreate),
+	"list":          withSystemFor(appsList),
+	"show":          withSystemFor(appsShow),
+	"update":        withSystemFor(appsUpdate),
+	"rotate-secret": withSystemFor(appsRotateSecret),
+	"unlock":        withSystemFor(appsUnlock),
+	"delete":        withSystemFor(appsDelete),
 }
 
-// withSystem opens the configured system for one CLI command.
-func withSystem(ctx context.Context, e env, fn func(*system) int) int {
-	cfg, ok := loadConfig(e, false)
-	if !ok {
-		return exitUsage
-	}
-	sys, err := open(ctx, cfg, e, newLogger(cfg, e.stderr))
-	if err != nil {
-		fmt.Fprintln(e.stderr, "latchkey:", err)
-		return exitError
-	}
-	defer sys.Close()
-	return fn(sys)
+// cmdApps runs an apps subcommand against the configured database.
+func cmdApps(ctx context.Context, args []string, e env) int {
+	return runGroup(ctx, "apps", appsUsage, appsCommands, args, e)
 }
 
 func appsCreate(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("apps create", "apps create --name NAME [--redirect-uri URI]... [--resource URI]... [--management] [--json]", e.stderr)
-	name := fs.String("name", "", "the app's name, shown in emails and SMS")
+	fs := newFlagSet("apps create", "apps create --name NAME [--redirect-uri URI]... [--resource URI]... [--management] [--json]", e)
+	name := fs.String("name", "", "the app's `NAME`, shown in emails and SMS")
 	var redirects, resources listFlag
-	fs.Var(&redirects, "redirect-uri", "an allowed magic-link redirect URI (repeatable; matched exactly)")
-	fs.Var(&resources, "resource", "a resource URI tokens may be issued for (repeatable)")
+	fs.Var(&redirects, "redirect-uri", "an allowed magic-link redirect `URI` (repeatable; matched exactly)")
+	fs.Var(&resources, "resource", "a resource `URI` tokens may be issued for (repeatable)")
 	management := fs.Bool("management", false, "allow this app's tokens to call management endpoints")
 	asJSON := fs.Bool("json", false, `print {"app_id","client_id","client_secret"} as JSON`)
-	if _, err := parseFlags(fs, args); err != nil {
-		return flagExit(err)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	app, creds, err := sys.apps.Create(ctx, apps.NewApp{Name: *name, RedirectURIs: redirects, Resources: resources, Management: *management})
 	if err != nil {
@@ -103,10 +78,10 @@ func printCredentials(w io.Writer, c apps.Credentials) {
 }
 
 func appsList(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("apps list", "apps list [--json]", e.stderr)
+	fs := newFlagSet("apps list", "apps list [--json]", e)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseFlags(fs, args); err != nil {
-		return flagExit(err)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	list, err := sys.apps.List(ctx)
 	if err != nil {
@@ -129,7 +104,7 @@ func appsList(ctx context.Context, sys *system, args []string, e env) int {
 }
 
 func appsShow(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("apps show", "apps show APP [--json]", e.stderr)
+	fs := newFlagSet("apps show", "apps show APP [--json]", e)
 	asJSON := fs.Bool("json", false, "print JSON")
 	ref, code := oneAppArg(fs, args, e)
 	if code >= 0 {
@@ -149,9 +124,7 @@ func oneAppArg(fs *flag.FlagSet, args []string, e env) (string, int) {
 		return "", flagExit(err)
 	}
 	if len(positional) != 1 {
-		fmt.Fprintf(e.stderr, "latchkey %s: want exactly one APP (an app ID or client ID)\n", fs.Name())
-		fs.Usage()
-		return "", exitUsage
+		return "", usageError(fs, e, "want exactly one APP (an app ID or client ID)")
 	}
 	return positional[0], -1
 }
@@ -160,32 +133,32 @@ func oneAppArg(fs *flag.FlagSet, args []string, e env) (string, int) {
 type appChanges []func(*latchkey.App)
 
 func (c *appChanges) stringFlag(fs *flag.FlagSet, name, usage string, set func(*latchkey.App, string)) {
-	fs.Func(name, usage, func(v string) error {
+	fs.Var(namedFunc{"VALUE", func(v string) error {
 		*c = append(*c, func(a *latchkey.App) { set(a, v) })
 		return nil
-	})
+	}}, name, usage)
 }
 
 func (c *appChanges) intFlag(fs *flag.FlagSet, name, usage string, set func(*latchkey.App, int)) {
-	fs.Func(name, usage, func(v string) error {
+	fs.Var(namedFunc{"N", func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return errors.New("want a whole number")
 		}
 		*c = append(*c, func(a *latchkey.App) { set(a, n) })
 		return nil
-	})
+	}}, name, usage)
 }
 
 func (c *appChanges) durationFlag(fs *flag.FlagSet, name, usage string, set func(*latchkey.App, time.Duration)) {
-	fs.Func(name, usage, func(v string) error {
+	fs.Var(namedFunc{"DURATION", func(v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return errors.New("want a duration such as 90s, 5m or 2h")
 		}
 		*c = append(*c, func(a *latchkey.App) { set(a, d) })
 		return nil
-	})
+	}}, name, usage)
 }
 
 func (c *appChanges) boolFlag(fs *flag.FlagSet, name, usage string, set func(*latchkey.App, bool)) {
@@ -201,7 +174,7 @@ func (c *appChanges) boolFlag(fs *flag.FlagSet, name, usage string, set func(*la
 
 func (c *appChanges) listFlags(fs *flag.FlagSet, name, what string, list func(*latchkey.App) *[]string) {
 	replaced := false
-	fs.Func(name, "replace the "+what+"s with these (repeatable)", func(v string) error {
+	fs.Var(namedFunc{"URI", func(v string) error {
 		*c = append(*c, func(a *latchkey.App) {
 			if !replaced {
 				*list(a), replaced = nil, true
@@ -209,17 +182,17 @@ func (c *appChanges) listFlags(fs *flag.FlagSet, name, what string, list func(*l
 			*list(a) = append(*list(a), v)
 		})
 		return nil
-	})
-	fs.Func("add-"+name, "add a "+what+" (repeatable)", func(v string) error {
+	}}, name, "replace the "+what+"s with these (repeatable)")
+	fs.Var(namedFunc{"URI", func(v string) error {
 		*c = append(*c, func(a *latchkey.App) { *list(a) = append(*list(a), v) })
 		return nil
-	})
-	fs.Func("remove-"+name, "remove a "+what+" (repeatable)", func(v string) error {
+	}}, "add-"+name, "add a "+what+" (repeatable)")
+	fs.Var(namedFunc{"URI", func(v string) error {
 		*c = append(*c, func(a *latchkey.App) {
 			*list(a) = slices.DeleteFunc(*list(a), func(s string) bool { return s == v })
 		})
 		return nil
-	})
+	}}, "remove-"+name, "remove a "+what+" (repeatable)")
 	fs.BoolFunc("clear-"+name+"s", "remove every "+what, func(string) error {
 		*c = append(*c, func(a *latchkey.App) { *list(a) = nil })
 		return nil
@@ -236,7 +209,7 @@ sms-daily-budget 0 (unlimited), sms-prefix-per-hour 20, max-failures-per-minute 
 ip-sends-per-hour 1000, ip-failures-per-hour 500. A limit of 0 is off.`
 
 func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("apps update", updateUsage, e.stderr)
+	fs := newFlagSet("apps update", updateUsage, e)
 	var c appChanges
 	c.stringFlag(fs, "name", "new name", func(a *latchkey.App, v string) { a.Name = v })
 	c.listFlags(fs, "redirect-uri", "redirect URI", func(a *latchkey.App) *[]string { return &a.RedirectURIs })
@@ -266,8 +239,7 @@ func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
 		return code
 	}
 	if len(c) == 0 {
-		fmt.Fprintln(e.stderr, "latchkey apps update: nothing to change; see latchkey apps update --help")
-		return exitUsage
+		return usageError(fs, e, "nothing to change")
 	}
 	app, err := sys.apps.Update(ctx, ref, func(a *latchkey.App) {
 		for _, change := range c {
@@ -285,7 +257,7 @@ func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
 }
 
 func appsRotateSecret(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("apps rotate-secret", "apps rotate-secret APP [--json]", e.stderr)
+	fs := newFlagSet("apps rotate-secret", "apps rotate-secret APP [--json]", e)
 	asJSON := fs.Bool("json", false, `print {"app_id","client_id","client_secret"} as JSON`)
 	ref, code := oneAppArg(fs, args, e)
 	if code >= 0 {
@@ -305,7 +277,7 @@ func appsRotateSecret(ctx context.Context, sys *system, args []string, e env) in
 }
 
 func appsDelete(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("apps delete", "apps delete APP", e.stderr)
+	fs := newFlagSet("apps delete", "apps delete APP", e)
 	ref, code := oneAppArg(fs, args, e)
 	if code >= 0 {
 		return code

@@ -22,13 +22,11 @@ server's CPU and memory (--server-pid) and the signing ceiling (--ceiling).
 Credentials: --client-id and --client-secret, or --credentials FILE (a JSON
 file {"client_id","client_secret"}, such as the latchkey-dev.db.demo-app.json
 that "latchkey dev" writes), or LATCHKEY_BENCH_CLIENT_ID and
-LATCHKEY_BENCH_CLIENT_SECRET.
-
-Flags:`
+LATCHKEY_BENCH_CLIENT_SECRET.`
 
 // cmdBench is "latchkey bench": the load generator of package bench.
 func cmdBench(ctx context.Context, args []string, e env) int {
-	fs := newFlagSet("bench", benchUsage, e.stderr)
+	fs := newFlagSet("bench", benchUsage, e)
 	var (
 		cfg       bench.Config
 		flows     string
@@ -36,11 +34,11 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 		jsonOut   string
 		quiet     bool
 	)
-	fs.StringVar(&cfg.URL, "url", bench.DefaultURL, "the server's base URL")
-	fs.StringVar(&cfg.ClientID, "client-id", "", "the app's client ID")
-	fs.StringVar(&cfg.ClientSecret, "client-secret", "", "the app's client secret")
-	fs.StringVar(&credsFile, "credentials", "", `a JSON file with "client_id" and "client_secret"`)
-	fs.StringVar(&flows, "flows", bench.FlowOTPDirect, "comma-separated flows, run round-robin per virtual user: "+
+	fs.StringVar(&cfg.URL, "url", bench.DefaultURL, "the server's base `URL`")
+	fs.StringVar(&cfg.ClientID, "client-id", "", "the app's client `ID`")
+	fs.StringVar(&cfg.ClientSecret, "client-secret", "", "the app's client `SECRET`")
+	fs.StringVar(&credsFile, "credentials", "", "a JSON `FILE` with \"client_id\" and \"client_secret\"")
+	fs.StringVar(&flows, "flows", bench.FlowOTPDirect, "comma-separated `FLOWS`, run round-robin per virtual user: "+
 		strings.Join([]string{bench.FlowOTPDirect, bench.FlowOTPEmail, bench.FlowLink, bench.FlowRefresh}, ", "))
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency,
 		fmt.Sprintf("virtual users running flows back to back (with --rate: the cap on flows in flight is %d times this)", bench.OpenLoopFactor))
@@ -51,18 +49,13 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 	fs.IntVar(&cfg.Users, "users", bench.DefaultUsers, "users to log in as: bench-<i>@bench.latchkey.test")
 	fs.BoolVar(&cfg.Seed, "seed", true, "create the users first (existing ones are fine)")
 	fs.BoolVar(&cfg.Logout, "logout", true, "end each login's session within the flow")
-	fs.StringVar(&cfg.RedirectURI, "redirect-uri", bench.DefaultRedirectURI, "the magic links' redirect URI, one of the app's")
-	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process ID, to report its CPU and memory (Linux)")
+	fs.StringVar(&cfg.RedirectURI, "redirect-uri", bench.DefaultRedirectURI, "the magic links' redirect `URI`, one of the app's")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process ID (`PID`), to report its CPU and memory (Linux)")
 	fs.BoolVar(&cfg.Ceiling, "ceiling", false, "measure the signing ceiling first and report the efficiency against it")
-	fs.StringVar(&jsonOut, "json", "", `also write the report as JSON to this file ("-": stdout, with the text report on stderr)`)
+	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this `FILE` (\"-\": stdout, with the text report on stderr)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
-	positional, err := parseFlags(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(positional) > 0 {
-		fmt.Fprintf(e.stderr, "latchkey bench: unexpected argument %q\n", positional[0])
-		return exitUsage
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	for f := range strings.SplitSeq(flows, ",") {
 		if f = strings.TrimSpace(f); f != "" {

@@ -35,23 +35,13 @@ type inboxMessage struct {
 
 // cmdDevInbox is `latchkey dev inbox`.
 func cmdDevInbox(ctx context.Context, args []string, e env) int {
-	fs := newFlagSet("dev inbox", devInboxUsage, e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stdout, "Usage: latchkey %s\n\n", devInboxUsage)
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("dev inbox", devInboxUsage, e)
 	to := fs.String("to", "", "only messages to this email address or phone number")
 	code := fs.Bool("code", false, "print only the code")
 	link := fs.Bool("link", false, "print only the link")
 	base := fs.String("url", "", "the dev server's base URL (default $LATCHKEY_URL, else "+defaultDevURL+")")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(e.stderr, "latchkey dev inbox: unexpected argument %q\n", rest[0])
-		return exitUsage
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	if *base == "" {
 		*base = e.getenv("LATCHKEY_URL")

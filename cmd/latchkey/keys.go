@@ -25,24 +25,15 @@ Commands:
                      next key of the new algorithm, which then waits the same.
 `
 
+// keysCommands are the keys subcommands.
+var keysCommands = map[string]subcommand{
+	"list":   withSystemFor(keysList),
+	"rotate": withSystemFor(keysRotate),
+}
+
 // cmdKeys runs a keys subcommand.
 func cmdKeys(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(e.stdout, keysUsage)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	switch args[0] {
-	case "list":
-		return withSystem(ctx, e, func(sys *system) int { return keysList(ctx, sys, args[1:], e) })
-	case "rotate":
-		return withSystem(ctx, e, func(sys *system) int { return keysRotate(ctx, sys, args[1:], e) })
-	default:
-		fmt.Fprintf(e.stderr, "latchkey keys: unknown command %q\n\n%s", args[0], keysUsage)
-		return exitUsage
-	}
+	return runGroup(ctx, "keys", keysUsage, keysCommands, args, e)
 }
 
 // keyView is a key as the CLI shows it.
@@ -68,10 +59,10 @@ func viewOfKey(k latchkey.SigningKey) keyView {
 }
 
 func keysList(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("keys list", "keys list [--json]", e.stderr)
+	fs := newFlagSet("keys list", "keys list [--json]", e)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseFlags(fs, args); err != nil {
-		return flagExit(err)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	keys, err := sys.keys.List(ctx)
 	if err != nil {
@@ -98,11 +89,11 @@ func keysList(ctx context.Context, sys *system, args []string, e env) int {
 }
 
 func keysRotate(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("keys rotate", "keys rotate [--json] [--force]", e.stderr)
+	fs := newFlagSet("keys rotate", "keys rotate [--json] [--force]", e)
 	asJSON := fs.Bool("json", false, "print JSON")
 	force := fs.Bool("force", false, "promote the next key even if it has been published for less than the JWKS cache lifetime plus LATCHKEY_KEY_REFRESH")
-	if _, err := parseFlags(fs, args); err != nil {
-		return flagExit(err)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	r, err := sys.keys.Rotate(ctx, token.RotateOptions{Force: *force})
 	var early *token.EarlyRotationError

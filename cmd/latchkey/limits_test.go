@@ -97,11 +97,6 @@ func (te *testEnv) showRaw(app string) string {
 	return out
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
-
 // TestServerWarnsOfTestIdentifiers checks the start-up warning for every
 // app with test identifiers.
 func TestServerWarnsOfTestIdentifiers(t *testing.T) {

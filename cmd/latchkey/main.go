@@ -1,7 +1,7 @@
 // Command latchkey is the Latchkey server and its operator CLI: serve, dev,
-// migrate, and the apps and keys commands. This package is the only place
-// where the parts are wired together, the environment is read, and the real
-// clock and random source are chosen.
+// migrate, backup, version, and the apps, keys and messages commands. This
+// package is the only place where the parts are wired together, the
+// environment is read, and the real clock and random source are chosen.
 package main
 
 import (
@@ -12,10 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
-
-	"github.com/latchkeyhq/latchkey"
 )
 
 // gcPercent is the garbage collector's target when GOGC is not set: collect
@@ -32,6 +33,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal drains; a second one ends the process at once
+	}()
 	os.Exit(run(ctx, os.Args[1:], env{
 		getenv: os.Getenv,
 		stdout: os.Stdout,
@@ -63,55 +68,88 @@ const (
 	exitUsage = 2
 )
 
-const usage = `Latchkey: passwordless login (email and SMS one-time passcodes, magic links) with OIDC tokens.
+// command is one of latchkey's commands.
+type command struct {
+	name    string // and its arguments, as the usage shows them
+	summary string
+	run     func(ctx context.Context, args []string, e env) int
+	// sub lists a command group's subcommands, for the usage and the
+	// tests that walk every command.
+	sub []string
+}
 
-Usage:
-  latchkey serve                 run the server
-  latchkey dev                   run a local dev server: SQLite, dev inbox, a demo app
-  latchkey dev inbox [flags]     print the newest dev inbox message's code and link
-  latchkey migrate               apply database migrations and exit
-  latchkey apps <command>        manage applications (create, list, show, update, rotate-secret, unlock, delete)
-  latchkey keys <command>        manage signing keys (list, rotate)
-  latchkey messages list         show the email and SMS outbox and each message's delivery
-  latchkey bench [flags]         load-test a running server with real login flows
-  latchkey version               print the version
+// commands lists every command, in the order the usage shows them.
+var commands = []command{
+	{"serve", "run the server", func(ctx context.Context, args []string, e env) int { return cmdServe(ctx, args, e, false) }, nil},
+	{"dev", "run a local dev server: SQLite, dev inbox, a demo app", func(ctx context.Context, args []string, e env) int { return cmdServe(ctx, args, e, true) }, nil},
+	{"dev inbox", "print the newest dev inbox message's code and link", cmdDevInbox, nil},
+	{"migrate", "apply database migrations and exit (--status: show them)", cmdMigrate, nil},
+	{"apps", "manage applications", cmdApps, sortedNames(appsCommands)},
+	{"keys", "manage signing keys", cmdKeys, sortedNames(keysCommands)},
+	{"messages", "show the email and SMS outbox and each message's delivery", cmdMessages, sortedNames(messagesCommands)},
+	{"bench", "load-test a running server with real login flows", cmdBench, nil},
+	{"backup", "write a consistent copy of a live SQLite database to PATH", cmdBackup, nil},
+	{"version", "print the version, commit and date of this build", cmdVersion, nil},
+}
 
-Configuration comes from environment variables; see "latchkey serve --help".
-`
+// find returns the command args name: a two-word command such as "dev
+// inbox" before the one-word command it begins with.
+func find(args []string) (command, bool) {
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(words) <= len(args) && slices.Equal(words, args[:len(words)]) && len(words) > 1 {
+			return c, true
+		}
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usage is the top-level help.
+func usage(w io.Writer) {
+	fmt.Fprint(w, "Latchkey: passwordless login (email and SMS one-time passcodes, magic links) with OIDC tokens.\n\nUsage:\n")
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	for _, c := range commands {
+		synopsis, summary := c.name, c.summary
+		switch {
+		case c.name == "backup":
+			synopsis += " PATH"
+		case len(c.sub) > 0:
+			synopsis += " <command>"
+			summary += " (" + strings.Join(c.sub, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "  latchkey %s\t%s\n", synopsis, summary)
+	}
+	fmt.Fprintln(tw, "  latchkey help [COMMAND]\tshow this help, or a command's")
+	tw.Flush()
+	fmt.Fprint(w, "\nEvery command takes --help. Configuration comes from environment variables; see \"latchkey serve --help\".\n")
+}
 
 // run runs one command and returns the process exit code.
 func run(ctx context.Context, args []string, e env) int {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
+		usage(e.stderr)
 		return exitUsage
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return cmdServe(ctx, rest, e, false)
-	case "dev":
-		if len(rest) > 0 && rest[0] == "inbox" {
-			return cmdDevInbox(ctx, rest[1:], e)
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && name == "help" {
+			return run(ctx, append(rest, "--help"), e)
 		}
-		return cmdServe(ctx, rest, e, true)
-	case "migrate":
-		return cmdMigrate(ctx, rest, e)
-	case "apps":
-		return cmdApps(ctx, rest, e)
-	case "keys":
-		return cmdKeys(ctx, rest, e)
-	case "messages":
-		return cmdMessages(ctx, rest, e)
-	case "bench":
-		return cmdBench(ctx, rest, e)
-	case "version", "--version":
-		fmt.Fprintln(e.stdout, "latchkey", latchkey.Version)
+		usage(e.stdout)
 		return exitOK
-	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usage)
-		return exitOK
-	default:
-		fmt.Fprintf(e.stderr, "latchkey: unknown command %q\n\n%s", cmd, usage)
-		return exitUsage
+	case "--version":
+		return cmdVersion(ctx, rest, e)
 	}
+	if c, ok := find(args); ok {
+		return c.run(ctx, args[len(strings.Fields(c.name)):], e)
+	}
+	fmt.Fprintf(e.stderr, "latchkey: unknown command %q\n", name)
+	fmt.Fprintln(e.stderr, "Run \"latchkey help\" for usage.")
+	return exitUsage
 }

@@ -36,6 +36,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		"LATCHKEY_ADDR":         "127.0.0.1:0",
 		"LATCHKEY_DATABASE_URL": "sqlite:" + filepath.Join(dir, "latchkey.db"),
 		"LATCHKEY_SECRET":       strings.Repeat("t", 32),
+		"LATCHKEY_DRAIN_DELAY":  "0s",
 	}}
 }
 

@@ -10,62 +10,66 @@ import (
 	"github.com/latchkeyhq/latchkey/delivery"
 )
 
-const messagesUsage = `Usage: latchkey messages list [--status queued|sent|failed|suppressed] [--limit N] [--json]
+const messagesUsage = `Usage: latchkey messages <command>
+
+Commands:
+  list [--status queued|sent|failed|suppressed] [--limit N] [--json]
+                     the outbox: each email and SMS with its status, attempts,
+                     provider and the provider's reason for a failure
+`
+
+// messagesCommands are the messages subcommands.
+var messagesCommands = map[string]subcommand{"list": withSystemFor(messagesList)}
+
+// cmdMessages runs a messages subcommand.
+func cmdMessages(ctx context.Context, args []string, e env) int {
+	return runGroup(ctx, "messages", messagesUsage, messagesCommands, args, e)
+}
+
+const messagesListUsage = `messages list [--status queued|sent|failed|suppressed] [--limit N] [--json]
 
 Shows the outbox: each email and SMS with its status, attempts, provider and
 the provider's reason for a failure. Addresses are masked; message texts are
 never shown (they hold codes: sealed while queued, erased once delivered).
 A suppressed message is a decoy's (hide-unknown-users): queued and processed
-like any other, delivered to no one.
-`
+like any other, delivered to no one.`
 
-// cmdMessages runs a messages subcommand.
-func cmdMessages(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 || args[0] != "list" {
-		fmt.Fprint(e.stdout, messagesUsage)
-		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-			return exitOK
-		}
-		return exitUsage
-	}
-	fs := newFlagSet("messages list", "messages list [--status queued|sent|failed|suppressed] [--limit N] [--json]", e.stderr)
-	status := fs.String("status", "", "only messages with this status: queued, sent, failed or suppressed")
+// messagesList lists the outbox.
+func messagesList(ctx context.Context, sys *system, args []string, e env) int {
+	fs := newFlagSet("messages list", messagesListUsage, e)
+	status := fs.String("status", "", "only messages with this `STATUS`: queued, sent, failed or suppressed")
 	limit := fs.Int("limit", 50, "how many messages, newest first (1 to 1000)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseFlags(fs, args[1:]); err != nil {
-		return flagExit(err)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	switch latchkey.MessageStatus(*status) {
 	case "", latchkey.MessageQueued, latchkey.MessageSent, latchkey.MessageFailed, latchkey.MessageSuppressed:
 	default:
-		fmt.Fprintln(e.stderr, "latchkey messages list: --status must be queued, sent, failed or suppressed")
-		return exitUsage
+		return usageError(fs, e, "--status must be queued, sent, failed or suppressed")
 	}
 	if *limit < 1 || *limit > 1000 {
-		fmt.Fprintln(e.stderr, "latchkey messages list: --limit must be between 1 and 1000")
-		return exitUsage
+		return usageError(fs, e, "--limit must be between 1 and 1000")
 	}
-	return withSystem(ctx, e, func(sys *system) int {
-		list, err := sys.store.ListMessages(ctx, latchkey.MessageStatus(*status), *limit)
-		if err != nil {
-			return fail(e, err)
-		}
-		views := make([]messageView, len(list))
-		for i, m := range list {
-			views[i] = viewOfMessage(m)
-		}
-		if *asJSON {
-			return printJSON(e.stdout, views)
-		}
-		tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCHANNEL\tTO\tSTATUS\tATTEMPTS\tPROVIDER\tCREATED\tREASON")
-		for _, v := range views {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.ID, v.Channel, v.To, v.Status, v.Attempts, v.Provider,
-				v.CreatedAt.Format(time.RFC3339), v.LastError)
-		}
-		tw.Flush()
-		return exitOK
-	})
+	list, err := sys.store.ListMessages(ctx, latchkey.MessageStatus(*status), *limit)
+	if err != nil {
+		return fail(e, err)
+	}
+	views := make([]messageView, len(list))
+	for i, m := range list {
+		views[i] = viewOfMessage(m)
+	}
+	if *asJSON {
+		return printJSON(e.stdout, views)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCHANNEL\tTO\tSTATUS\tATTEMPTS\tPROVIDER\tCREATED\tREASON")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.ID, v.Channel, v.To, v.Status, v.Attempts, v.Provider,
+			v.CreatedAt.Format(time.RFC3339), v.LastError)
+	}
+	tw.Flush()
+	return exitOK
 }
 
 // messageView is an outbox message as operators see it.

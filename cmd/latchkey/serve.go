@@ -3,12 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,14 +24,9 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 	if dev {
 		name = "dev"
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() { serveHelp(e.stdout, name) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	fs := newFlagSet(name, serveUsage(name), e)
+	if code := noArguments(fs, args, e); code >= 0 {
+		return code
 	}
 	cfg, ok := loadConfig(e, dev)
 	if !ok {
@@ -74,14 +68,18 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	deps := httpapi.Deps{
 		Log: sys.log, Store: sys.store, OAuth: sys.oauth, Issuer: sys.issuer, Users: sys.users,
 		Login: sys.login, Sessions: sys.sessions, PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
-		TrustedProxies: sys.cfg.TrustedProxies,
+		TrustedProxies: sys.cfg.TrustedProxies, MaxInFlight: sys.cfg.MaxInFlight,
 	}
 	if sys.cfg.Dev {
 		deps.DevInbox, deps.DevAppID = sys.store, sys.demoAppID
 	}
+	draining := make(chan struct{})
+	deps.Draining = draining
 	handler := httpapi.NewHandler(deps)
+	conns := newConnTracker()
 	srv := &http.Server{
 		Handler:           handler,
+		ConnState:         conns.track,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -97,23 +95,19 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 		go servePprof(ctx, sys)
 	}
 	go sys.maintain(ctx, e)
-	go sys.outbox.Run(ctx)
+	// The outbox outlives ctx: it is stopped after the HTTP server, so
+	// that the deliveries in flight finish and are recorded.
+	go sys.outbox.Run(context.WithoutCancel(ctx))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		sys.outbox.Stop(context.Background())
 		return err
 	case <-ctx.Done():
 	}
-	sys.log.Info("shutting down", "timeout", sys.cfg.Shutdown.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), sys.cfg.Shutdown)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	sys.log.Info("stopped")
-	return nil
+	return sys.drain(srv, ln, conns, draining)
 }
 
 // warnTestIdentifiers logs a warning for every app with test identifiers:
@@ -158,15 +152,19 @@ func (s *system) maintain(ctx context.Context, e env) {
 	}
 }
 
-// serveHelp lists every configuration variable with its default.
-func serveHelp(w io.Writer, name string) {
-	fmt.Fprintf(w, "Usage: latchkey %s\n\n", name)
+// serveUsage is the help of serve and dev: what they do, and every
+// configuration variable with its default.
+func serveUsage(name string) string {
+	b := &strings.Builder{}
+	b.WriteString(name + "\n\n")
 	if name == "dev" {
-		fmt.Fprint(w, "Runs a local server with LATCHKEY_DEV on, a SQLite file (latchkey-dev.db) unless\nLATCHKEY_DATABASE_URL is set, and a demo app whose credentials are printed at start.\n"+
-			"\"latchkey dev inbox\" prints the newest dev inbox message's code and link (see --help).\n\n")
+		b.WriteString("Runs a local server with LATCHKEY_DEV on, a SQLite file (latchkey-dev.db) unless\nLATCHKEY_DATABASE_URL is set, and a demo app whose credentials are printed at start.\n" +
+			"\"latchkey dev inbox\" prints the newest dev inbox message's code and link (see its --help).\n\n")
+	} else {
+		b.WriteString("Runs the server until SIGTERM or SIGINT, then drains it and stops (see the README).\n\n")
 	}
-	fmt.Fprint(w, "Configuration (environment variables):\n\n")
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	b.WriteString("Configuration (environment variables):\n\n")
+	tw := tabwriter.NewWriter(b, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
 	for _, v := range config.Vars {
 		def := v.Default
@@ -176,6 +174,7 @@ func serveHelp(w io.Writer, name string) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Help)
 	}
 	tw.Flush()
+	return b.String()
 }
 
 // purge removes state that has ended by now. Used codes, ended sessions and
@@ -197,10 +196,24 @@ func (s *system) purge(ctx context.Context, now time.Time) {
 		{"dev inbox messages", s.store.DeleteDevMessages, now.Add(-s.cfg.Retention)},
 	}
 	for _, p := range purges {
-		if n, err := p.fn(ctx, p.cutoff); err != nil {
-			s.log.Warn("purge", "what", p.what, "err", err)
+		if n, err := purgeAll(ctx, p.fn, p.cutoff); err != nil {
+			s.log.Warn("purge", "what", p.what, "err", err, "count", n)
 		} else if n > 0 {
 			s.log.Info("purged", "what", p.what, "count", n)
+		}
+	}
+}
+
+// purgeAll runs a purge until it is done. A purge deletes in committed
+// chunks, so one cut short by the database deadline after deleting some
+// goes on with a fresh deadline; one that deleted nothing stops.
+func purgeAll(ctx context.Context, purge func(context.Context, time.Time) (int, error), cutoff time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := purge(ctx, cutoff)
+		total += n
+		if err == nil || n == 0 || !errors.Is(err, latchkey.ErrUnavailable) || ctx.Err() != nil {
+			return total, err
 		}
 	}
 }

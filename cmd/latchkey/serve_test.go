@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -49,5 +50,29 @@ func TestPurgeKeepsRecordsForTheConfiguredRetention(t *testing.T) {
 	}
 	if len(left) != 1 || left[0].ID != "recent" {
 		t.Fatalf("after purge with a 10m retention: %+v; want only the 9-minute-old message", left)
+	}
+}
+
+// TestPurgeGoesOnAfterItsDeadline checks that a purge cut short by the
+// database deadline after deleting some rows runs again until it is done,
+// and that one that deleted nothing stops.
+func TestPurgeGoesOnAfterItsDeadline(t *testing.T) {
+	answers := []struct {
+		n   int
+		err error
+	}{{500, latchkey.ErrUnavailable}, {500, latchkey.ErrUnavailable}, {120, nil}}
+	calls := 0
+	purge := func(context.Context, time.Time) (int, error) {
+		a := answers[calls]
+		calls++
+		return a.n, a.err
+	}
+	if n, err := purgeAll(context.Background(), purge, time.Time{}); n != 1120 || err != nil || calls != 3 {
+		t.Fatalf("purgeAll = %d, %v after %d calls; want 1120 rows, no error, 3 calls", n, err, calls)
+	}
+	stuck := func(context.Context, time.Time) (int, error) { calls++; return 0, latchkey.ErrUnavailable }
+	calls = 0
+	if n, err := purgeAll(context.Background(), stuck, time.Time{}); n != 0 || !errors.Is(err, latchkey.ErrUnavailable) || calls != 1 {
+		t.Fatalf("purgeAll of an unavailable database = %d, %v after %d calls; want its error after one call", n, err, calls)
 	}
 }

@@ -13,15 +13,13 @@ import (
 // magic link once an attacker has spent the user's 100 consecutive
 // failures.
 func appsUnlock(ctx context.Context, sys *system, args []string, e env) int {
-	fs := newFlagSet("apps unlock", "apps unlock APP USER", e.stderr)
+	fs := newFlagSet("apps unlock", "apps unlock APP USER\n\nEnds USER's passcode lockout in APP, with the count of failures behind it.\nAPP is an app ID or client ID; USER a user ID, email address or E.164 phone number.", e)
 	positional, err := parseFlags(fs, args)
 	if err != nil {
 		return flagExit(err)
 	}
 	if len(positional) != 2 {
-		fmt.Fprintln(e.stderr, "latchkey apps unlock: want an APP (app ID or client ID) and a USER (user ID, email address or E.164 phone number)")
-		fs.Usage()
-		return exitUsage
+		return usageError(fs, e, "want an APP (app ID or client ID) and a USER (user ID, email address or E.164 phone number)")
 	}
 	app, err := sys.apps.Find(ctx, positional[0])
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sessions"
 	"github.com/latchkeyhq/latchkey/sqlite"
+	"github.com/latchkeyhq/latchkey/storehook"
 	"github.com/latchkeyhq/latchkey/token"
 	"github.com/latchkeyhq/latchkey/users"
 )
@@ -59,6 +60,8 @@ func loadConfig(e env, dev bool) (config.Config, bool) {
 				return "sqlite:latchkey-dev.db"
 			case name == "LATCHKEY_DEV":
 				return "true"
+			case name == "LATCHKEY_DRAIN_DELAY":
+				return "0s" // no load balancer to tell
 			}
 			return ""
 		}
@@ -93,7 +96,10 @@ func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*sys
 	if err != nil {
 		return nil, err
 	}
-	s := &system{cfg: cfg, log: log, store: store}
+	// Every database call, whether a request's, background work's or a
+	// command's, runs through the hooks: first of all its deadline.
+	hooked := storehook.Wrap(store, storehook.Deadline(cfg.DBTimeout))
+	s := &system{cfg: cfg, log: log, store: hooked}
 	if err := s.init(ctx, e); err != nil {
 		store.Close()
 		return nil, err
@@ -148,6 +154,7 @@ func (s *system) Close() error { return s.store.Close() }
 type migratingStore interface {
 	latchkey.Store
 	Migrate(ctx context.Context, rand io.Reader, now time.Time) ([]int, error)
+	Migrations(ctx context.Context) ([]latchkey.Migration, error)
 }
 
 // openStore opens the configured database and applies its migrations.
@@ -178,7 +185,7 @@ func openDatabase(ctx context.Context, cfg config.Config) (migratingStore, error
 		}
 		return store, nil
 	case "postgres":
-		store, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{MaxConns: int32(cfg.DBMaxConns), ConnectTimeout: cfg.DBTimeout})
+		store, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{MaxConns: int32(cfg.DBMaxConns), ConnectTimeout: cfg.DBConnect})
 		if err != nil {
 			return nil, fmt.Errorf("LATCHKEY_DATABASE_URL: %w", err)
 		}
