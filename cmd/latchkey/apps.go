@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/apps"
+	"github.com/latchkeyhq/latchkey/secrets"
 )
 
 const appsUsage = `Usage: latchkey apps <command>
@@ -232,7 +233,7 @@ func appsUpdate(ctx context.Context, sys *system, args []string, e env) int {
 	c.durationFlag(fs, "session-ttl", "session lifetime", func(a *latchkey.App, d time.Duration) { a.Policy.SessionTTL = d })
 	c.boolFlag(fs, "hide-unknown-users", "answer sends for unknown identifiers as for real users, sending nothing", func(a *latchkey.App, b bool) { a.Policy.HideUnknownUsers = b })
 	c.boolFlag(fs, "public-signup", "create unknown users on their first send", func(a *latchkey.App, b bool) { a.Policy.PublicSignup = b })
-	c.limitFlags(fs, sys.keyring)
+	c.limitFlags(fs, keyringOf(sys))
 	asJSON := fs.Bool("json", false, "print the updated app as JSON")
 	ref, code := oneAppArg(fs, args, e)
 	if code >= 0 {
@@ -380,4 +381,13 @@ func fail(e env, err error) int {
 	}
 	fmt.Fprintln(e.stderr, "latchkey:", msg)
 	return exitError
+}
+
+// keyringOf is the keyring of sys, or nil when no system was opened
+// because only help is asked for.
+func keyringOf(sys *system) *secrets.Keyring {
+	if sys == nil {
+		return nil
+	}
+	return sys.keyring
 }

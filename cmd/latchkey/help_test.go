@@ -14,9 +14,10 @@ import (
 func commandPaths() [][]string {
 	var paths [][]string
 	for _, c := range commands {
-		paths = append(paths, []string{c.name})
+		words := strings.Fields(c.name)
+		paths = append(paths, words)
 		for _, sub := range c.sub {
-			paths = append(paths, []string{c.name, sub})
+			paths = append(paths, append(words[:len(words):len(words)], sub))
 		}
 	}
 	return paths
@@ -84,7 +85,7 @@ func TestEveryCommandsUsageErrors(t *testing.T) {
 			}
 			continue
 		}
-		check([]string{c.name, "--no-such-flag"}, "--no-such-flag")
+		check(append(strings.Fields(c.name), "--no-such-flag"), "--no-such-flag")
 	}
 	check(nil, "Usage:")
 	check([]string{"no-such-command"}, `unknown command "no-such-command"`)

@@ -92,21 +92,18 @@ var commands = []command{
 	{"version", "print the version, commit and date of this build", cmdVersion, nil},
 }
 
-// find returns the command args name: a two-word command such as "dev
-// inbox" before the one-word command it begins with.
+// find returns the command args name, the longest that matches: "dev
+// inbox" before "dev".
 func find(args []string) (command, bool) {
+	var found command
+	longest := 0
 	for _, c := range commands {
 		words := strings.Fields(c.name)
-		if len(words) <= len(args) && slices.Equal(words, args[:len(words)]) && len(words) > 1 {
-			return c, true
+		if len(words) > longest && len(words) <= len(args) && slices.Equal(words, args[:len(words)]) {
+			found, longest = c, len(words)
 		}
 	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			return c, true
-		}
-	}
-	return command{}, false
+	return found, longest > 0
 }
 
 // usage is the top-level help.
