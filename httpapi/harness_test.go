@@ -64,6 +64,8 @@ type harnessOptions struct {
 	refused     func(appID string, limit ratelimit.Limit)
 	draining    <-chan struct{} // closed: the server is stopping
 	maxInFlight int             // the bound on requests in flight; 0: the default
+	// busy is told of every request refused over that bound.
+	busy func(bound string)
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -117,7 +119,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	deps := httpapi.Deps{
 		Log: log, Store: store, OAuth: oauth, Issuer: h.issuer, Users: userService, Login: loginService,
 		Sessions: sess, DevInbox: devInbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
-		TrustedProxies: opts.trustedProxies, Draining: opts.draining, MaxInFlight: opts.maxInFlight,
+		TrustedProxies: opts.trustedProxies, Draining: opts.draining, MaxInFlight: opts.maxInFlight, Busy: opts.busy,
 	}
 	if opts.demoApp {
 		app, creds, err := h.apps.Create(ctx, apps.NewApp{Name: "Demo app", RedirectURIs: []string{publicURL + httpapi.DevCompletePath}})

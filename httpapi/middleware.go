@@ -34,15 +34,19 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // one access-log line. The log line names the route pattern,
 // not the raw path or query, so identifiers and codes in URLs stay out of
 // the logs.
+//
+// Like a ServeMux, it sets the Pattern of the request it was given to the
+// route that served it ("" when none matched), so that middleware around
+// the handler (metrics, traces) names the route, never the raw path.
 func (h *handler) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, given *http.Request) {
 		start := h.Now()
-		id := r.Header.Get("X-Request-Id")
+		id := given.Header.Get("X-Request-Id")
 		if !validRequestID.MatchString(id) {
 			id = h.newRequestID()
 		}
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		r = r.WithContext(context.WithValue(ctx, callerKey, h.caller(r)))
+		ctx := context.WithValue(given.Context(), requestIDKey, id)
+		r := given.WithContext(context.WithValue(ctx, callerKey, h.caller(given)))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		hdr := rec.Header()
 		hdr.Set("X-Request-Id", id)
@@ -59,11 +63,13 @@ func (h *handler) middleware(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				h.Log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				h.Log.ErrorContext(r.Context(), "panic serving request", "request_id", id, "panic", fmt.Sprint(p),
+					"stack", string(debug.Stack()))
 				if !rec.wrote {
 					writeJSON(rec, http.StatusInternalServerError, map[string]any{"message": "Internal server error", "error_code": 500})
 				}
 			}
+			given.Pattern = r.Pattern
 			h.logRequest(r, rec, start)
 		}()
 		next.ServeHTTP(rec, r)
