@@ -66,6 +66,8 @@ type harnessOptions struct {
 	maxInFlight int             // the bound on requests in flight; 0: the default
 	// busy is told of every request refused over that bound.
 	busy func(bound string)
+	// observer is told how every send and authentication ended.
+	observer login.Observer
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -113,7 +115,7 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	limiter := ratelimit.New(ratelimit.Config{Store: store, Keyring: keyring, Log: log, Now: clock.Now,
 		Refused: opts.refused})
 	loginService := login.New(login.Config{Store: store, Users: userService, Sessions: sess, Keyring: keyring,
-		Delivery: h.outbox, Limiter: limiter, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader})
+		Delivery: h.outbox, Limiter: limiter, Observer: opts.observer, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader})
 	oauth := oauth2.NewServer(oauth2.Config{Apps: h.apps, Store: store, Issuer: h.issuer, TenantID: tenant,
 		Now: clock.Now, Rand: rand.Reader, ClientTokenTTL: time.Hour, Sessions: sess, Limiter: limiter})
 	deps := httpapi.Deps{
