@@ -76,7 +76,7 @@ func (s *Service) sendLink(ctx context.Context, app latchkey.App, req *SendLink)
 	if t, dest, err = s.route(app, t, latchkey.ChannelEmail, dest, err); err != nil {
 		return SentLink{}, err
 	}
-	spend, err := s.limitSend(app, req.Channel, t, dest, req.EndUser)
+	spend, err := s.limitSend(ctx, app, req.Channel, t, dest, req.EndUser)
 	if err != nil {
 		return SentLink{}, err
 	}

@@ -63,7 +63,7 @@ func (s *Service) sendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 	if t, dest, err = s.route(app, t, req.Channel, dest, err); err != nil {
 		return SentOTP{}, err
 	}
-	spend, test, err := s.otpLimits(app, req, t, dest)
+	spend, test, err := s.otpLimits(ctx, app, req, t, dest)
 	if err != nil {
 		return SentOTP{}, err
 	}
