@@ -40,6 +40,7 @@ var allowedImports = map[string][]string{
 	"oauth2":               {"", "apps", "secrets", "sessions", "token"},
 	"httpapi":              {"", "apps", "delivery", "login", "oauth2", "secrets", "sessions", "token", "users"},
 	"bench":                {"", "token"},
+	"metrics":              {"", "login"},
 	"cmd/latchkey":         nil, // anything
 }
 
