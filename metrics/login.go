@@ -70,7 +70,7 @@ func newLoginMetrics(reg prometheus.Registerer) *loginMetrics {
 			return v.WithLabelValues(k.app, channel(k.channel), string(k.outcome))
 		})
 	}
-	return &loginMetrics{
+	l := &loginMetrics{
 		otpSends: sends(otp), linkSends: sends(link),
 		logins: newChildren(func(k loginKey) prometheus.Counter {
 			return logins.WithLabelValues(k.app, methodOf(k.kind), channel(k.channel), string(k.outcome))
@@ -84,6 +84,11 @@ func newLoginMetrics(reg prometheus.Registerer) *loginMetrics {
 		retries: newChildren(func(ch latchkey.Channel) prometheus.Counter { return retries.WithLabelValues(channel(ch)) }),
 		refused: newChildren(func(k refusalKey) prometheus.Counter { return refused.WithLabelValues(k.app, k.limit) }),
 	}
+	// Exported at 0 from the start, so that a rate over them is defined
+	// before the first retry.
+	l.retries.get(latchkey.ChannelEmail)
+	l.retries.get(latchkey.ChannelSMS)
+	return l
 }
 
 var _ login.Observer = (*Metrics)(nil)

@@ -41,14 +41,8 @@ import (
 type Config struct {
 	// Version is the build's, exported as latchkey_build_info.
 	Version string
-	// Backlog reads the outbox's backlog, with the database's deadline;
-	// it is called when a scrape finds the last reading older than
-	// BacklogTTL.
-	Backlog func(context.Context) (latchkey.OutboxBacklog, error)
-	// Pools reads the database's connection pools when scraped.
-	Pools func() []Pool
-	Log   *slog.Logger
-	Now   func() time.Time
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // BacklogTTL is how long a reading of the outbox's backlog serves
@@ -60,6 +54,7 @@ const BacklogTTL = 5 * time.Second
 type Metrics struct {
 	registry *prometheus.Registry
 	now      func() time.Time
+	log      *slog.Logger
 	http     *httpMetrics
 	logins   *loginMetrics
 	store    *storeMetrics
@@ -69,19 +64,24 @@ type Metrics struct {
 // Prometheus' global one), with the Go runtime's and the process's.
 func New(cfg Config) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &Metrics{registry: reg, now: cfg.Now, http: newHTTPMetrics(reg), logins: newLoginMetrics(reg),
+	m := &Metrics{registry: reg, now: cfg.Now, log: cfg.Log, http: newHTTPMetrics(reg), logins: newLoginMetrics(reg),
 		store: newStoreMetrics(reg)}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "latchkey_build_info",
 		Help: "Always 1; its label is the version of the running build."}, []string{"version"})
 	build.WithLabelValues(cfg.Version).Set(1)
 	reg.MustRegister(build, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if cfg.Backlog != nil {
-		reg.MustRegister(newBacklogCollector(cfg.Backlog, cfg.Now, cfg.Log))
-	}
-	if cfg.Pools != nil {
-		reg.MustRegister(poolCollector{read: cfg.Pools})
-	}
 	return m
+}
+
+// Watch has the metrics read the database when scraped: the outbox's
+// backlog through backlog, which must bound its call by the database's
+// deadline, at most once per BacklogTTL; the connection pools through
+// pools, when not nil. It is called once, when the store is open.
+func (m *Metrics) Watch(backlog func(context.Context) (latchkey.OutboxBacklog, error), pools func() []Pool) {
+	m.registry.MustRegister(newBacklogCollector(backlog, m.now, m.log))
+	if pools != nil {
+		m.registry.MustRegister(poolCollector{read: pools})
+	}
 }
 
 // Handler serves the metrics at GET /metrics, in Prometheus' text or

@@ -195,11 +195,11 @@ func TestBacklogIsReadAtMostOncePerTTL(t *testing.T) {
 	clock := fake.NewClock(t0)
 	reads := 0
 	var fail error
-	m := metrics.New(metrics.Config{Version: "test", Now: clock.Now, Log: slog.New(slog.DiscardHandler),
-		Backlog: func(context.Context) (latchkey.OutboxBacklog, error) {
-			reads++
-			return latchkey.OutboxBacklog{Queued: 3, Oldest: t0.Add(-time.Minute)}, fail
-		}})
+	m := newMetrics(clock)
+	m.Watch(func(context.Context) (latchkey.OutboxBacklog, error) {
+		reads++
+		return latchkey.OutboxBacklog{Queued: 3, Oldest: t0.Add(-time.Minute)}, fail
+	}, nil)
 	if q, age := value(t, m, "latchkey_outbox_queued"), value(t, m, "latchkey_outbox_oldest_age_seconds"); q != 3 || age != 60 {
 		t.Fatalf("queued %v, oldest age %v; want 3 and 60", q, age)
 	}
@@ -222,10 +222,10 @@ func TestBacklogIsReadAtMostOncePerTTL(t *testing.T) {
 
 func TestPoolsAreReadWhenScraped(t *testing.T) {
 	clock := fake.NewClock(t0)
-	m := metrics.New(metrics.Config{Version: "test", Now: clock.Now, Log: slog.New(slog.DiscardHandler),
-		Pools: func() []metrics.Pool {
-			return []metrics.Pool{{Name: "postgres", Max: 32, InUse: 5, Idle: 3, Waits: 7, WaitTime: 1500 * time.Millisecond}}
-		}})
+	m := newMetrics(clock)
+	m.Watch(func(context.Context) (latchkey.OutboxBacklog, error) { return latchkey.OutboxBacklog{}, nil }, func() []metrics.Pool {
+		return []metrics.Pool{{Name: "postgres", Max: 32, InUse: 5, Idle: 3, Waits: 7, WaitTime: 1500 * time.Millisecond}}
+	})
 	for _, c := range []struct {
 		name   string
 		labels []string

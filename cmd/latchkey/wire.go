@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,8 @@ type system struct {
 	login    *login.Service
 	outbox   *delivery.Worker
 	oauth    *oauth2.Server
+	// tel is what a server reports on itself; nil for the other commands.
+	tel      *telemetry
 	tenantID string
 	// demoAppID is the demo app of `latchkey dev`.
 	demoAppID string
@@ -62,6 +65,8 @@ func loadConfig(e env, dev bool) (config.Config, bool) {
 				return "true"
 			case name == "LATCHKEY_DRAIN_DELAY":
 				return "0s" // no load balancer to tell
+			case name == "LATCHKEY_METRICS_ADDR":
+				return devMetricsAddr(cmp.Or(e.getenv("LATCHKEY_ADDR"), config.Default("LATCHKEY_ADDR")))
 			}
 			return ""
 		}
@@ -85,8 +90,9 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // open assembles the system: opens and migrates the database, loads the
-// server secret and makes sure signing keys exist.
-func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*system, error) {
+// server secret and makes sure signing keys exist. tel, a server's, is
+// attached to every part it observes; nil for the other commands.
+func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger, tel *telemetry) (*system, error) {
 	if cfg.Database.Driver == "sqlite" {
 		devStep(e, "opening the database %s and applying its migrations", cfg.Database.Path)
 	} else {
@@ -97,9 +103,11 @@ func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*sys
 		return nil, err
 	}
 	// Every database call, whether a request's, background work's or a
-	// command's, runs through the hooks: first of all its deadline.
-	hooked := storehook.Wrap(store, storehook.Deadline(cfg.DBTimeout))
-	s := &system{cfg: cfg, log: log, store: hooked}
+	// command's, runs through the hooks: a server's telemetry, then the
+	// call's deadline.
+	hooked := storehook.Wrap(store, append(tel.storeHooks(), storehook.Deadline(cfg.DBTimeout))...)
+	tel.watchStore(hooked, store)
+	s := &system{cfg: cfg, log: log, store: hooked, tel: tel}
 	if err := s.init(ctx, e); err != nil {
 		store.Close()
 		return nil, err
@@ -138,10 +146,10 @@ func (s *system) init(ctx context.Context, e env) error {
 		return err
 	}
 	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: senders, Log: s.log, Now: e.now, Rand: e.rand,
-		Keyring: s.keyring})
-	limiter := ratelimit.New(ratelimit.Config{Store: s.store, Keyring: s.keyring, Log: s.log, Now: e.now})
+		Keyring: s.keyring, Recorded: s.tel.recorded()})
+	limiter := ratelimit.New(ratelimit.Config{Store: s.store, Keyring: s.keyring, Log: s.log, Now: e.now, Refused: s.tel.refused()})
 	s.login = login.New(login.Config{Store: s.store, Users: s.users, Sessions: s.sessions, Keyring: s.keyring,
-		Delivery: s.outbox, Limiter: limiter, PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
+		Delivery: s.outbox, Limiter: limiter, Observer: s.tel.loginObserver(), PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
 	s.oauth = oauth2.NewServer(oauth2.Config{Apps: s.apps, Store: s.store, Issuer: s.issuer, TenantID: s.tenantID,
 		Now: e.now, Rand: e.rand, ClientTokenTTL: s.cfg.ClientTTL, Sessions: s.sessions, Limiter: limiter})
 	return nil
