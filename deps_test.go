@@ -40,7 +40,9 @@ var allowedImports = map[string][]string{
 	"oauth2":               {"", "apps", "secrets", "sessions", "token"},
 	"httpapi":              {"", "apps", "delivery", "login", "oauth2", "secrets", "sessions", "token", "users"},
 	"bench":                {"", "token"},
-	"metrics":              {"", "login"},
+	"metrics":              {"", "internal/httpobs", "login"},
+	"tracing":              {"", "delivery", "internal/httpobs"},
+	"internal/httpobs":     {},
 	"cmd/latchkey":         nil, // anything
 }
 

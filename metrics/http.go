@@ -3,9 +3,9 @@ package metrics
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 
+	"github.com/latchkeyhq/latchkey/internal/httpobs"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -49,7 +49,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		return requestChildren{count: h.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
 			duration: h.duration.WithLabelValues(k.route, k.method)}
 	})
-	h.recorders.New = func() any { return &statusRecorder{} }
+	h.recorders.New = func() any { return &httpobs.Recorder{} }
 	reg.MustRegister(h.requests, h.duration, h.inFlight)
 	return h
 }
@@ -61,63 +61,16 @@ func (m *Metrics) HTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := m.now()
 		m.http.inFlight.Inc()
-		rec := m.http.recorders.Get().(*statusRecorder)
-		rec.ResponseWriter, rec.status, rec.wrote = w, http.StatusOK, false
+		rec := m.http.recorders.Get().(*httpobs.Recorder)
+		rec.Reset(w)
 		defer func() {
 			m.http.inFlight.Dec()
-			c := m.http.children.get(requestKey{route: route(r.Pattern), method: method(r.Method), status: rec.status})
+			c := m.http.children.get(requestKey{route: httpobs.Route(r.Pattern), method: httpobs.Method(r.Method), status: rec.Status})
 			c.count.Inc()
 			c.duration.Observe(m.now().Sub(start).Seconds())
-			rec.ResponseWriter = nil
+			rec.Reset(nil)
 			m.http.recorders.Put(rec)
 		}()
 		next.ServeHTTP(rec, r)
 	})
 }
-
-// route is the path of a route pattern ("POST /cis/v1/auth/otp/send"
-// gives "/cis/v1/auth/otp/send"); "unmatched" for a request no route
-// served.
-func route(pattern string) string {
-	if pattern == "" {
-		return "unmatched"
-	}
-	if _, path, ok := strings.Cut(pattern, " "); ok {
-		return path
-	}
-	return pattern
-}
-
-// method is a request's method, or "other" for one that HTTP does not
-// define: a client may send any word.
-func method(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
-		http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return m
-	default:
-		return "other"
-	}
-}
-
-// statusRecorder remembers the status of a response.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if !s.wrote {
-		s.status, s.wrote = code, true
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	s.wrote = true
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
