@@ -41,12 +41,12 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 	}
 	defer ln.Close()
 	cfg.Listening(ln.Addr().String())
-	tel, err := newTelemetry(cfg, e, log)
+	tel, err := newTelemetry(ctx, cfg, e, log)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "latchkey:", err)
 		return exitError
 	}
-	defer tel.close()
+	defer tel.close(log)
 	sys, err := open(ctx, cfg, e, log, tel)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "latchkey:", err)

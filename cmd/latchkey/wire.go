@@ -26,6 +26,7 @@ import (
 	"github.com/latchkeyhq/latchkey/sqlite"
 	"github.com/latchkeyhq/latchkey/storehook"
 	"github.com/latchkeyhq/latchkey/token"
+	"github.com/latchkeyhq/latchkey/tracing"
 	"github.com/latchkeyhq/latchkey/users"
 )
 
@@ -81,12 +82,18 @@ func loadConfig(e env, dev bool) (config.Config, bool) {
 	return cfg, true
 }
 
+// newLogger logs at LATCHKEY_LOG_LEVEL in LATCHKEY_LOG_FORMAT; with traces
+// on, a line logged in a traced context carries its trace and span IDs.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogJSON {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	if cfg.Tracing.Endpoint != "" {
+		h = tracing.LogHandler(h)
+	}
+	return slog.New(h)
 }
 
 // open assembles the system: opens and migrates the database, loads the
@@ -145,6 +152,7 @@ func (s *system) init(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	senders = s.tel.senders(senders)
 	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: senders, Log: s.log, Now: e.now, Rand: e.rand,
 		Keyring: s.keyring, Recorded: s.tel.recorded()})
 	limiter := ratelimit.New(ratelimit.Config{Store: s.store, Keyring: s.keyring, Log: s.log, Now: e.now, Refused: s.tel.refused()})
