@@ -84,7 +84,7 @@ func TestDashboardQueriesNameExportedMetrics(t *testing.T) {
 	if len(queries) < 20 {
 		t.Fatalf("the dashboard has %d queries; want its every panel", len(queries))
 	}
-	n, cl, _ := metricsNode(t)
+	n, cl, _ := metricsNode(t, newSQLiteCluster(t))
 	everyFlow(t, n, cl)
 	exported := scrape(t, n.metricsURL(t)).families
 	for where, query := range queries {

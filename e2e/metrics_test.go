@@ -102,10 +102,9 @@ var loginFamilies = []string{"latchkey_otp_sends_total", "latchkey_link_sends_to
 	"latchkey_messages_total", "latchkey_message_delivery_seconds_count", "latchkey_message_retries_total",
 	"latchkey_rate_limited_total"}
 
-// metricsNode starts a node on SQLite that serves metrics, with one app
-// and a client of its API, and returns them with the app's ID.
-func metricsNode(t *testing.T) (*node, *client, string) {
-	c := newSQLiteCluster(t)
+// metricsNode starts a node of c that serves metrics, with one app and a
+// client of its API, and returns them with the app's ID.
+func metricsNode(t *testing.T, c *cluster) (*node, *client, string) {
 	cr := c.createApp(c.dbURL)
 	n := c.startWith(c.dbURL, "LATCHKEY_METRICS_ADDR=127.0.0.1:0")
 	cl := newClient(t)
@@ -116,9 +115,15 @@ func metricsNode(t *testing.T) (*node, *client, string) {
 // TestMetricsCountOneLoginAndOneFailedAttempt scrapes a real server
 // before and after one passcode login with one wrong code on the way:
 // the counters of sends, logins, deliveries and requests moved by exactly
-// that, and no other counter of logins moved.
+// that, and no other counter of logins moved. The database's pools are
+// reported, on SQLite and on PostgreSQL.
 func TestMetricsCountOneLoginAndOneFailedAttempt(t *testing.T) {
-	n, cl, app := metricsNode(t)
+	t.Run("sqlite", func(t *testing.T) { countsOneLogin(t, newSQLiteCluster(t), "write", "read") })
+	t.Run("postgres", func(t *testing.T) { countsOneLogin(t, newCluster(t), "postgres") })
+}
+
+func countsOneLogin(t *testing.T, c *cluster, pools ...string) {
+	n, cl, app := metricsNode(t, c)
 	metrics := n.metricsURL(t)
 	cl.must(cl.post(n.url+"/cis/v1/users", map[string]any{"email": "metrics@example.com"}), http.StatusCreated)
 	before := scrape(t, metrics)
@@ -156,6 +161,11 @@ func TestMetricsCountOneLoginAndOneFailedAttempt(t *testing.T) {
 	} {
 		if got := after.samples[series] - before.samples[series]; got != d {
 			t.Errorf("%s moved by %v; want %v", series, got, d)
+		}
+	}
+	for _, pool := range pools {
+		if max := after.samples[fmt.Sprintf(`latchkey_db_connections_max{pool=%q}`, pool)]; max < 1 {
+			t.Errorf("the %s pool reports at most %v connections; want its size", pool, max)
 		}
 	}
 }
@@ -236,7 +246,7 @@ func everyFlow(t *testing.T, n *node, cl *client) []string {
 // kind: no label value holds an address, a number, the user's ID, a code,
 // a link or a token the flows handled.
 func TestMetricLabelsHoldNoSecrets(t *testing.T) {
-	n, cl, _ := metricsNode(t)
+	n, cl, _ := metricsNode(t, newSQLiteCluster(t))
 	secrets := everyFlow(t, n, cl)
 	e := scrape(t, n.metricsURL(t))
 	if len(e.moved(exposition{}, "latchkey_logins_total")) < 4 {
