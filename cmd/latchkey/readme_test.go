@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/config"
 )
 
 // asLatchkey, set in a process's environment, makes the test binary run as
@@ -154,5 +156,19 @@ func TestREADMEWalkthrough(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "invalid_client") || strings.Contains(string(out), "OTP sent") {
 		t.Fatalf("a wrong secret: %v\n%s\nwant the run stopped at step 1 with invalid_client", err, out)
+	}
+}
+
+// TestREADMEListsEveryVariable keeps the README's configuration tables
+// and `latchkey serve --help` (config.Vars) naming the same variables.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Vars {
+		if !strings.Contains(string(raw), "`"+v.Name+"`") {
+			t.Errorf("README.md does not list %s, which latchkey serve --help does", v.Name)
+		}
 	}
 }
