@@ -1,7 +1,8 @@
-// Package httpobs holds what the middleware that observe the API's
-// requests (metrics and traces) share: a ResponseWriter that remembers the
-// status, and the bounded names a request is observed by, its route
-// pattern and its method, never its raw path.
+// Package httpobs holds what the code that observes the API's requests
+// (the access log, metrics and traces) shares: a ResponseWriter that
+// remembers the status and size of the response, and the bounded names a
+// request is observed by, its route pattern and its method, never its raw
+// path.
 package httpobs
 
 import (
@@ -10,17 +11,21 @@ import (
 )
 
 // Recorder is a ResponseWriter that remembers the status of its response
-// (200 until a header is written).
+// (200 until a header is written) and how many bytes of body were written.
 type Recorder struct {
 	http.ResponseWriter
 	Status int
+	Bytes  int
 	wrote  bool
 }
 
 // Reset makes r record the response written to w.
 func (r *Recorder) Reset(w http.ResponseWriter) {
-	r.ResponseWriter, r.Status, r.wrote = w, http.StatusOK, false
+	r.ResponseWriter, r.Status, r.Bytes, r.wrote = w, http.StatusOK, 0, false
 }
+
+// Wrote reports whether anything of the response was written.
+func (r *Recorder) Wrote() bool { return r.wrote }
 
 // WriteHeader records the first status written.
 func (r *Recorder) WriteHeader(code int) {
@@ -32,7 +37,9 @@ func (r *Recorder) WriteHeader(code int) {
 
 func (r *Recorder) Write(b []byte) (int, error) {
 	r.wrote = true
-	return r.ResponseWriter.Write(b)
+	n, err := r.ResponseWriter.Write(b)
+	r.Bytes += n
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
