@@ -86,7 +86,11 @@ func TestDashboardQueriesNameExportedMetrics(t *testing.T) {
 	}
 	n, cl, _ := metricsNode(t, newSQLiteCluster(t))
 	everyFlow(t, n, cl)
-	exported := scrape(t, n.metricsURL(t)).families
+	var exported map[string]*dto.MetricFamily
+	eventually(t, "the deliveries to be counted", func() bool {
+		exported = scrape(t, n.metricsURL(t)).families
+		return exported["latchkey_messages_total"] != nil && exported["latchkey_message_delivery_seconds"] != nil
+	})
 	for where, query := range queries {
 		names := metricName.FindAllString(quoted.ReplaceAllString(query, `""`), -1)
 		if len(names) == 0 {

@@ -139,9 +139,21 @@ func countsOneLogin(t *testing.T, c *cluster, pools ...string) {
 	cl.must(auth(code), http.StatusOK)
 
 	sent := `latchkey_messages_total{channel="email",provider="devinbox",status="sent"}`
+	requests := map[string]float64{
+		`latchkey_http_requests_total{method="POST",route="/cis/v1/auth/otp/send",status="200"}`:         1,
+		`latchkey_http_requests_total{method="POST",route="/cis/v1/auth/otp/authenticate",status="400"}`: 1,
+		`latchkey_http_requests_total{method="POST",route="/cis/v1/auth/otp/authenticate",status="200"}`: 1,
+	}
+	// A delivery is recorded after the dev inbox shows it, and a request
+	// is counted once its answer is written: wait for both.
 	var after exposition
-	eventually(t, "the delivery to be recorded", func() bool {
+	eventually(t, "the delivery and the requests to be counted", func() bool {
 		after = scrape(t, metrics)
+		for series, d := range requests {
+			if after.samples[series]-before.samples[series] < d {
+				return false
+			}
+		}
 		return after.samples[sent] > before.samples[sent]
 	})
 	want := map[string]float64{
@@ -154,11 +166,7 @@ func countsOneLogin(t *testing.T, c *cluster, pools ...string) {
 	if got := after.moved(before, loginFamilies...); !mapsEqual(got, want) {
 		t.Errorf("the counters of logins moved by %v; want exactly %v", got, want)
 	}
-	for series, d := range map[string]float64{
-		`latchkey_http_requests_total{method="POST",route="/cis/v1/auth/otp/send",status="200"}`:         1,
-		`latchkey_http_requests_total{method="POST",route="/cis/v1/auth/otp/authenticate",status="400"}`: 1,
-		`latchkey_http_requests_total{method="POST",route="/cis/v1/auth/otp/authenticate",status="200"}`: 1,
-	} {
+	for series, d := range requests {
 		if got := after.samples[series] - before.samples[series]; got != d {
 			t.Errorf("%s moved by %v; want %v", series, got, d)
 		}

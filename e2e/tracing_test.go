@@ -159,28 +159,77 @@ func TestTracesOfALogin(t *testing.T) {
 	}
 	wantChildren(t, receiver, deliver, "store.AddDevMessage")
 
-	requestLines := 0
+	wantTraceOnLogLines(t, n, authRoute, authTrace)
+
+	// A send refused by the resend cooldown: the limiter's warning is a
+	// line of the request too.
+	const refusedTrace = "5b8efff798038103d269b633813fc60c"
+	cl.must(cl.do(http.MethodPost, n.url+"/cis/v1/auth/otp/send", map[string]any{"channel": "email", "identifier": email,
+		"identifier_type": "email"}, traced(refusedTrace)), http.StatusTooManyRequests)
+	wantLinesOfTrace(t, n, refusedTrace, "rate limited", "request")
+	wantNoSecrets(t, receiver, email, code, cl.token, tokens["access_token"].(string), tokens["id_token"].(string),
+		tokens["refresh_token"].(string), tokens["session_id"].(string))
+}
+
+// wantTraceOnLogLines fails unless every line the node logged for a
+// request to route (its access log line at least) carries trace.
+func wantTraceOnLogLines(t *testing.T, n *node, route, trace string) {
+	t.Helper()
+	lines := 0
 	for _, line := range strings.Split(n.logs.String(), "\n") {
 		var entry struct {
-			Msg     string `json:"msg"`
 			Route   string `json:"route"`
 			TraceID string `json:"trace_id"`
 		}
-		if json.Unmarshal([]byte(line), &entry) != nil || entry.Route != authRoute {
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Route != route {
 			continue
 		}
-		requestLines++
-		if entry.TraceID != authTrace {
-			t.Errorf("a log line of the authenticate request carries the trace ID %q; want %s: %s", entry.TraceID, authTrace, line)
+		lines++
+		if entry.TraceID != trace {
+			t.Errorf("a log line of the request to %s carries the trace ID %q; want %s: %s", route, entry.TraceID, trace, line)
 		}
 	}
-	if requestLines == 0 {
-		t.Error("no log line of the authenticate request was found")
+	if lines == 0 {
+		t.Errorf("no log line of the request to %s was found", route)
 	}
+}
 
-	secrets := []string{email, code, cl.token, tokens["access_token"].(string), tokens["id_token"].(string),
-		tokens["refresh_token"].(string), tokens["session_id"].(string)}
-	for _, s := range receiver.all() {
+// wantLinesOfTrace waits until the node has logged a line with each of
+// msgs carrying trace: a request's line is written once its answer is.
+func wantLinesOfTrace(t *testing.T, n *node, trace string, msgs ...string) {
+	t.Helper()
+	logged := func() map[string]bool {
+		out := map[string]bool{}
+		for _, line := range strings.Split(n.logs.String(), "\n") {
+			var entry struct {
+				Msg     string `json:"msg"`
+				TraceID string `json:"trace_id"`
+			}
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.TraceID == trace {
+				out[entry.Msg] = true
+			}
+		}
+		return out
+	}
+	all := func() bool {
+		got := logged()
+		for _, msg := range msgs {
+			if !got[msg] {
+				return false
+			}
+		}
+		return true
+	}
+	if !waitFor(all) {
+		t.Errorf("the lines carrying the trace ID %s are %v; want %q among them", trace, logged(), msgs)
+	}
+}
+
+// wantNoSecrets fails if any attribute of any span received holds one of
+// secrets.
+func wantNoSecrets(t *testing.T, r *otlpReceiver, secrets ...string) {
+	t.Helper()
+	for _, s := range r.all() {
 		for k, v := range s.attrs {
 			for _, secret := range secrets {
 				if strings.Contains(v, secret) {
