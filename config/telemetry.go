@@ -13,7 +13,7 @@ import (
 // _CERTIFICATE and their _TRACES_ forms) and of its batching
 // (OTEL_BSP_*).
 var telemetryVars = []Var{
-	{"LATCHKEY_METRICS_ADDR", "", "when set, serve Prometheus metrics at /metrics on this separate address, e.g. 127.0.0.1:7081 (latchkey dev: on, at LATCHKEY_ADDR's port + 1)"},
+	{"LATCHKEY_METRICS_ADDR", "", "when set, serve Prometheus metrics at /metrics on this separate address, e.g. 127.0.0.1:7081 (latchkey dev: LATCHKEY_ADDR's port + 1, unless taken)"},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "when set, export traces by OTLP over HTTP to this collector, e.g. http://127.0.0.1:4318 (to its /v1/traces)"},
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "the full URL traces are exported to, instead of OTEL_EXPORTER_OTLP_ENDPOINT's /v1/traces"},
 	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "the export protocol: http/protobuf (the only one supported; also OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)"},

@@ -41,7 +41,7 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 	}
 	defer ln.Close()
 	cfg.Listening(ln.Addr().String())
-	tel, err := newTelemetry(ctx, cfg, e, log)
+	tel, err := newTelemetry(ctx, cfg, e, log, dev)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "latchkey:", err)
 		return exitError

@@ -38,8 +38,10 @@ type telemetry struct {
 }
 
 // newTelemetry starts what the configuration turns on. It opens the
-// metrics' listener, so that a taken address stops the start-up.
-func newTelemetry(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*telemetry, error) {
+// metrics' listener, so that a taken address stops the start-up; but
+// `latchkey dev` (dev), which chose the address itself, goes on without
+// metrics, saying so.
+func newTelemetry(ctx context.Context, cfg config.Config, e env, log *slog.Logger, dev bool) (*telemetry, error) {
 	t := &telemetry{}
 	if cfg.Tracing.Endpoint != "" {
 		tr, err := tracing.Start(ctx, tracing.Config{Endpoint: cfg.Tracing.Endpoint, ServiceName: cfg.Tracing.ServiceName,
@@ -52,6 +54,10 @@ func newTelemetry(ctx context.Context, cfg config.Config, e env, log *slog.Logge
 	}
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil && dev && e.getenv("LATCHKEY_METRICS_ADDR") == "" {
+			log.Warn("no metrics: the address latchkey dev chose for them is taken; set LATCHKEY_METRICS_ADDR", "err", err)
+			return t, nil
+		}
 		if err != nil {
 			t.close(log)
 			return nil, fmt.Errorf("LATCHKEY_METRICS_ADDR: %w", err)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -46,5 +48,35 @@ func TestDevMetricsAddressIsBesideTheAPI(t *testing.T) {
 		if got := devMetricsAddr(api); got != want {
 			t.Errorf("devMetricsAddr(%q) = %q; want %q", api, got, want)
 		}
+	}
+}
+
+// TestDevGoesOnWhenItsMetricsAddressIsTaken starts `latchkey dev` with the
+// port it would serve metrics on taken: it starts without metrics and says
+// so, while a taken LATCHKEY_METRICS_ADDR, set by the operator, stops it.
+func TestDevGoesOnWhenItsMetricsAddressIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, port, _ := net.SplitHostPort(taken.Addr().String())
+	n, _ := strconv.Atoi(port)
+	te := newTestEnv(t)
+	te.vars["LATCHKEY_ADDR"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(n-1))
+	below, err := net.Listen("tcp", te.vars["LATCHKEY_ADDR"])
+	if err != nil {
+		t.Skipf("the port below the taken one is taken too: %v", err) // by another program: nothing to judge
+	}
+	below.Close()
+	te.serve("dev")
+	if !strings.Contains(te.stderr.String(), "no metrics") || !strings.Contains(te.stdout.String(), "Metrics:    off") {
+		t.Fatalf("dev did not say it runs without metrics:\n%s\n%s", te.stderr.String(), te.stdout.String())
+	}
+
+	set := newTestEnv(t)
+	set.vars["LATCHKEY_METRICS_ADDR"] = taken.Addr().String()
+	if code, _, stderr := set.runCmd("serve"); code != exitError || !strings.Contains(stderr, "LATCHKEY_METRICS_ADDR") {
+		t.Fatalf("serve with a taken LATCHKEY_METRICS_ADDR exited %d: %s; want it to stop, naming the variable", code, stderr)
 	}
 }
