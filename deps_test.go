@@ -38,8 +38,11 @@ var allowedImports = map[string][]string{
 	"sessions":             {"", "secrets", "token"},
 	"login":                {"", "delivery", "secrets", "sessions", "users"},
 	"oauth2":               {"", "apps", "secrets", "sessions", "token"},
-	"httpapi":              {"", "apps", "delivery", "login", "oauth2", "secrets", "sessions", "token", "users"},
+	"httpapi":              {"", "apps", "delivery", "internal/httpobs", "login", "oauth2", "secrets", "sessions", "token", "users"},
 	"bench":                {"", "token"},
+	"metrics":              {"", "internal/httpobs", "login"},
+	"tracing":              {"", "delivery", "internal/httpobs"},
+	"internal/httpobs":     {},
 	"cmd/latchkey":         nil, // anything
 }
 

@@ -49,6 +49,15 @@ type Message struct {
 	Suppressed bool
 }
 
+// OutboxBacklog is what waits in the outbox: the messages still queued,
+// whether due, being delivered or waiting out a retry's backoff.
+type OutboxBacklog struct {
+	Queued int
+	// Oldest is when the oldest queued message was created (its send
+	// acknowledged); zero when none is queued.
+	Oldest time.Time
+}
+
 // DevMessage is a message captured by the dev inbox instead of being sent.
 type DevMessage struct {
 	ID        string

@@ -226,6 +226,9 @@ type OutboxStore interface {
 	// DeleteFinishedMessages removes sent and failed messages created
 	// before the given time.
 	DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error)
+	// OutboxBacklog counts the queued messages and finds when the oldest
+	// of them was created.
+	OutboxBacklog(ctx context.Context) (OutboxBacklog, error)
 }
 
 // LimitStore keeps the counters behind rate limits (see Counter). It

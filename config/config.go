@@ -26,7 +26,7 @@ type Var struct {
 }
 
 // Vars lists every variable Latchkey reads, in the order the help shows them.
-var Vars = append(append([]Var{}, coreVars...), deliveryVars...)
+var Vars = append(append(append([]Var{}, coreVars...), deliveryVars...), telemetryVars...)
 
 // coreVars are the variables of the server itself.
 var coreVars = []Var{
@@ -77,6 +77,9 @@ type Config struct {
 	MaxInFlight int // 0: the HTTP layer's default, sized from the CPUs
 	Delivery    Delivery
 	PprofAddr   string
+	// MetricsAddr, when set, is where /metrics is served.
+	MetricsAddr string
+	Tracing     Tracing
 	Retention   time.Duration
 	// TrustedProxies are the load balancers whose X-Forwarded-For gives
 	// the client's address.
@@ -124,6 +127,10 @@ func Load(getenv func(string) string) (Config, error) {
 	if v := strings.TrimSpace(getenv("LATCHKEY_PPROF_ADDR")); v != "" {
 		c.PprofAddr = l.addr("LATCHKEY_PPROF_ADDR")
 	}
+	if v := strings.TrimSpace(getenv("LATCHKEY_METRICS_ADDR")); v != "" {
+		c.MetricsAddr = l.addr("LATCHKEY_METRICS_ADDR")
+	}
+	c.Tracing = l.tracing()
 	c.publicURLSet = strings.TrimSpace(getenv("LATCHKEY_PUBLIC_URL")) != ""
 	c.issuerSet = strings.TrimSpace(getenv("LATCHKEY_ISSUER")) != ""
 	before := len(l.problems)

@@ -17,7 +17,7 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 	rows := map[string]string{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		cells := strings.Split(line, "|")
-		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`LATCHKEY_") {
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
 			continue
 		}
 		for _, name := range strings.Split(cells[1], ",") {

@@ -94,6 +94,8 @@ type Worker struct {
 	wake    chan struct{}
 	mu      sync.Mutex    // serialises RunOnce within this process
 	renewal time.Duration // how often the leases of deliveries in flight are renewed
+	// recorded is told of every outcome recorded (WorkerConfig.Recorded).
+	recorded func(latchkey.Message)
 
 	// Stopping: Stop closes quit, then abandon if its wait ends first;
 	// Run closes done when it returns.
@@ -118,6 +120,11 @@ type WorkerConfig struct {
 	// Keyring opens sealed messages (sealed.go) just before each provider
 	// call.
 	Keyring *secrets.Keyring
+	// Recorded, when set, is told of every delivery outcome once it is
+	// recorded, with the message as recorded: sent (by Provider, at
+	// SentAt), suppressed, failed, or still queued for a retry. It is the
+	// one place deliveries are observed (package metrics counts them).
+	Recorded func(latchkey.Message)
 }
 
 // NewWorker returns a Worker.
@@ -129,6 +136,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	return &Worker{
 		store: cfg.Store, senders: openSealed(cfg.Keyring, cfg.Senders), log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
 		quit: make(chan struct{}), abandon: make(chan struct{}), done: make(chan struct{}), renewal: leaseRenewal,
+		recorded: cfg.Recorded,
 		jitter: func(d time.Duration) time.Duration {
 			jmu.Lock()
 			defer jmu.Unlock()
@@ -322,6 +330,9 @@ func (w *Worker) record(ctx context.Context, m latchkey.Message, provider string
 		w.log.Error("message failed", append(attrs, "reason", updated.LastError)...)
 	default:
 		w.log.Warn("message delivery will be retried", append(attrs, "reason", updated.LastError, "next_attempt_at", updated.NextAttemptAt)...)
+	}
+	if w.recorded != nil {
+		w.recorded(updated)
 	}
 }
 

@@ -458,3 +458,41 @@ func TestStopReleasesDeliveriesPastItsBound(t *testing.T) {
 		t.Fatalf("after the successor ran: %+v; want delivered by it", got)
 	}
 }
+
+// TestEveryRecordedOutcomeIsObserved checks that WorkerConfig.Recorded is
+// told of each outcome once it is recorded, with the message as recorded:
+// a retry, a delivery (with its provider and when it was sent), a
+// permanent failure and a decoy's suppressed message.
+func TestEveryRecordedOutcomeIsObserved(t *testing.T) {
+	s := &scriptedSender{name: "primary", errs: []error{errors.New("timeout")}}
+	o := newOutbox(t, s)
+	var recorded []latchkey.Message
+	o.worker = delivery.NewWorker(delivery.WorkerConfig{Store: o.store, Log: slog.New(slog.DiscardHandler), Now: o.clock.Now,
+		Rand: rand.Reader, Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: {s}},
+		Recorded: func(m latchkey.Message) { recorded = append(recorded, m) }})
+	created := o.clock.Now()
+	m := o.queue("Code 333333")
+	o.run()
+	o.untilDue(m.ID)
+	sentAt := o.clock.Now()
+	o.run()
+	s.errs = []error{delivery.Permanent(errors.New("550 mailbox unavailable"))}
+	o.clock.Advance(time.Second)
+	o.queue("Code 444444")
+	o.run()
+	o.clock.Advance(time.Second)
+	o.queueMessage("Code 555555", time.Minute, nil, func(m *latchkey.Message) { m.Suppressed = true })
+	o.run()
+
+	var got []string
+	for _, r := range recorded {
+		got = append(got, fmt.Sprintf("%s %s %d", r.Status, r.Provider, r.Attempts))
+	}
+	want := []string{"queued  1", "sent primary 2", "failed  1", "suppressed  1"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("Recorded was told %q; want %q", got, want)
+	}
+	if sent := recorded[1]; !sent.CreatedAt.Equal(created) || !sent.SentAt.Equal(sentAt) || sent.ID != m.ID {
+		t.Fatalf("the delivery was observed created at %s and sent at %s; want %s and %s", sent.CreatedAt, sent.SentAt, created, sentAt)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func waitForCode(t *testing.T, cl *client, nodeURL, to string) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := cl.http.Get(nodeURL + "/dev/inbox/messages?to=" + to)
+		resp, err := cl.http.Get(nodeURL + "/dev/inbox/messages?to=" + url.QueryEscape(to))
 		if err == nil {
 			var msgs []map[string]any
 			_ = json.NewDecoder(resp.Body).Decode(&msgs)

@@ -78,18 +78,28 @@ func newAdmission(limit int) *admission {
 	return &admission{limit: int64(limit), beginLimit: max(1, int64(beginShare*float64(limit)))}
 }
 
-// enter admits a request, or reports that it must be refused.
-func (a *admission) enter(begins bool) bool {
+// The bounds a request may be refused over, as Deps.Busy is told them.
+const (
+	// BoundInFlight is the bound on all requests in flight.
+	BoundInFlight = "max_in_flight"
+	// BoundSends is the share of it that requests beginning a login may
+	// hold.
+	BoundSends = "max_in_flight_sends"
+)
+
+// enter admits a request and returns "", or returns the bound it must be
+// refused over.
+func (a *admission) enter(begins bool) (refused string) {
 	if a.inFlight.Add(1) > a.limit {
 		a.inFlight.Add(-1)
-		return false
+		return BoundInFlight
 	}
 	if begins && a.beginning.Add(1) > a.beginLimit {
 		a.beginning.Add(-1)
 		a.inFlight.Add(-1)
-		return false
+		return BoundSends
 	}
-	return true
+	return ""
 }
 
 // leave ends an admitted request.
@@ -105,7 +115,10 @@ func (a *admission) leave(begins bool) {
 func (h *handler) admit(fam family, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		begins := beginsLogin[r.Pattern]
-		if !h.admission.enter(begins) {
+		if bound := h.admission.enter(begins); bound != "" {
+			if h.Busy != nil {
+				h.Busy(bound)
+			}
 			h.writeError(w, r, fam, errBusy)
 			return
 		}

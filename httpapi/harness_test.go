@@ -28,6 +28,7 @@ import (
 	"github.com/latchkeyhq/latchkey/ratelimit"
 	"github.com/latchkeyhq/latchkey/secrets"
 	"github.com/latchkeyhq/latchkey/sessions"
+	"github.com/latchkeyhq/latchkey/storehook"
 	"github.com/latchkeyhq/latchkey/token"
 	"github.com/latchkeyhq/latchkey/users"
 )
@@ -64,6 +65,25 @@ type harnessOptions struct {
 	refused     func(appID string, limit ratelimit.Limit)
 	draining    <-chan struct{} // closed: the server is stopping
 	maxInFlight int             // the bound on requests in flight; 0: the default
+	// busy is told of every request refused over that bound.
+	busy func(bound string)
+	// observer is told how every send and authentication ended.
+	observer login.Observer
+	// telemetry, when set, attaches to every seam: the store's hooks,
+	// the observers, the providers and the handler.
+	telemetry *telemetry
+}
+
+// telemetry is what a server's metrics and traces attach to the parts
+// (cmd/latchkey wires the real ones the same way).
+type telemetry struct {
+	storeHooks []storehook.Hook
+	observer   login.Observer
+	recorded   func(latchkey.Message)
+	refused    func(appID string, limit ratelimit.Limit)
+	busy       func(bound string)
+	sender     func(delivery.Sender) delivery.Sender
+	middleware func(http.Handler) http.Handler
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessWith(t, harnessOptions{}) }
@@ -73,6 +93,11 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	clock := fake.NewClock(time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
 	ctx := context.Background()
 	store, path := openTestStore(t, clock.Now())
+	tel := opts.telemetry
+	if tel != nil {
+		store = storehook.Wrap(store, tel.storeHooks...)
+		opts.observer, opts.refused, opts.busy = tel.observer, tel.refused, tel.busy
+	}
 	keyring, err := secrets.New(rand.Reader, []byte(strings.Repeat("s", 32)))
 	if err != nil {
 		t.Fatal(err)
@@ -104,20 +129,30 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	for ch, list := range opts.senders {
 		senders[ch] = list
 	}
+	var recorded func(latchkey.Message)
+	if tel != nil {
+		for ch, list := range senders {
+			senders[ch] = nil
+			for _, s := range list {
+				senders[ch] = append(senders[ch], tel.sender(s))
+			}
+		}
+		recorded = tel.recorded
+	}
 	h.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: store, Senders: senders, Log: log, Now: clock.Now, Rand: rand.Reader,
-		Keyring: keyring})
+		Keyring: keyring, Recorded: recorded})
 	userService := users.NewService(store, clock.Now, rand.Reader)
 	sess := sessions.New(sessions.Config{Store: store, Keyring: keyring, Issuer: h.issuer, TenantID: tenant, Now: clock.Now, Rand: rand.Reader})
 	limiter := ratelimit.New(ratelimit.Config{Store: store, Keyring: keyring, Log: log, Now: clock.Now,
 		Refused: opts.refused})
 	loginService := login.New(login.Config{Store: store, Users: userService, Sessions: sess, Keyring: keyring,
-		Delivery: h.outbox, Limiter: limiter, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader})
+		Delivery: h.outbox, Limiter: limiter, Observer: opts.observer, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader})
 	oauth := oauth2.NewServer(oauth2.Config{Apps: h.apps, Store: store, Issuer: h.issuer, TenantID: tenant,
 		Now: clock.Now, Rand: rand.Reader, ClientTokenTTL: time.Hour, Sessions: sess, Limiter: limiter})
 	deps := httpapi.Deps{
 		Log: log, Store: store, OAuth: oauth, Issuer: h.issuer, Users: userService, Login: loginService,
 		Sessions: sess, DevInbox: devInbox, PublicURL: publicURL, Now: clock.Now, Rand: rand.Reader,
-		TrustedProxies: opts.trustedProxies, Draining: opts.draining, MaxInFlight: opts.maxInFlight,
+		TrustedProxies: opts.trustedProxies, Draining: opts.draining, MaxInFlight: opts.maxInFlight, Busy: opts.busy,
 	}
 	if opts.demoApp {
 		app, creds, err := h.apps.Create(ctx, apps.NewApp{Name: "Demo app", RedirectURIs: []string{publicURL + httpapi.DevCompletePath}})
@@ -128,6 +163,9 @@ func newHarnessWith(t testing.TB, opts harnessOptions) *harness {
 	}
 	h.deps, h.served = deps, httpapi.RoutePatterns(deps)
 	h.srv.Config.Handler = httpapi.NewHandler(deps)
+	if tel != nil {
+		h.srv.Config.Handler = tel.middleware(h.srv.Config.Handler)
+	}
 	h.srv.Start()
 	t.Cleanup(h.srv.Close)
 	if h.demo != nil {

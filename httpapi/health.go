@@ -29,7 +29,7 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	if err := h.Store.Ping(ctx); err != nil {
-		h.Log.Warn("not ready", "err", err)
+		h.Log.WarnContext(r.Context(), "not ready", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable",
 			"message": "The database is unreachable", "error_code": 503})
 		return nil

@@ -55,6 +55,10 @@ type Deps struct {
 	// MaxInFlight bounds the requests served at once, the probes aside
 	// (DefaultMaxInFlight when 0); more are refused with 503.
 	MaxInFlight int
+	// Busy, when set, is told of every request refused over the bound on
+	// requests in flight, with the bound it met (BoundInFlight or
+	// BoundSends).
+	Busy func(bound string)
 }
 
 // handler holds the dependencies the route handlers share.

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"runtime/debug"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/internal/httpobs"
 )
 
 type ctxKey int
@@ -34,16 +36,21 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // one access-log line. The log line names the route pattern,
 // not the raw path or query, so identifiers and codes in URLs stay out of
 // the logs.
+//
+// Like a ServeMux, it sets the Pattern of the request it was given to the
+// route that served it ("" when none matched), so that middleware around
+// the handler (metrics, traces) names the route, never the raw path.
 func (h *handler) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, given *http.Request) {
 		start := h.Now()
-		id := r.Header.Get("X-Request-Id")
+		id := given.Header.Get("X-Request-Id")
 		if !validRequestID.MatchString(id) {
 			id = h.newRequestID()
 		}
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		r = r.WithContext(context.WithValue(ctx, callerKey, h.caller(r)))
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		ctx := context.WithValue(given.Context(), requestIDKey, id)
+		r := given.WithContext(context.WithValue(ctx, callerKey, h.caller(given)))
+		rec := &httpobs.Recorder{}
+		rec.Reset(w)
 		hdr := rec.Header()
 		hdr.Set("X-Request-Id", id)
 		hdr.Set("X-Content-Type-Options", "nosniff")
@@ -59,36 +66,38 @@ func (h *handler) middleware(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				h.Log.Error("panic serving request", "request_id", id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				if !rec.wrote {
+				h.Log.ErrorContext(r.Context(), "panic serving request", "request_id", id, "panic", fmt.Sprint(p),
+					"stack", string(debug.Stack()))
+				if !rec.Wrote() {
 					writeJSON(rec, http.StatusInternalServerError, map[string]any{"message": "Internal server error", "error_code": 500})
 				}
 			}
+			given.Pattern = r.Pattern
 			h.logRequest(r, rec, start)
 		}()
 		next.ServeHTTP(rec, r)
 	})
 }
 
-func (h *handler) logRequest(r *http.Request, rec *statusRecorder, start time.Time) {
+func (h *handler) logRequest(r *http.Request, rec *httpobs.Recorder, start time.Time) {
 	route := r.Pattern
 	if route == "" {
-		route = "unmatched"
+		route = httpobs.Unmatched
 	}
 	level := slog.LevelInfo
 	switch {
-	case rec.status == http.StatusServiceUnavailable:
+	case rec.Status == http.StatusServiceUnavailable:
 		level = slog.LevelWarn // a state (overloaded, database away), not a bug; its cause is logged apart
-	case rec.status >= 500:
+	case rec.Status >= 500:
 		level = slog.LevelError
 	}
 	h.Log.LogAttrs(r.Context(), level, "request",
 		slog.String("request_id", requestID(r.Context())),
 		slog.String("method", r.Method),
 		slog.String("route", route),
-		slog.Int("status", rec.status),
+		slog.Int("status", rec.Status),
 		slog.Float64("latency_ms", float64(h.Now().Sub(start).Microseconds())/1000),
-		slog.Int("bytes", rec.bytes),
+		slog.Int("bytes", rec.Bytes),
 	)
 }
 
@@ -97,31 +106,6 @@ func (h *handler) newRequestID() string {
 	_, _ = io.ReadFull(h.Rand, b)
 	return hex.EncodeToString(b)
 }
-
-// statusRecorder remembers the status and size of a response.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-	wrote  bool
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if !s.wrote {
-		s.status, s.wrote = code, true
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	s.wrote = true
-	n, err := s.ResponseWriter.Write(b)
-	s.bytes += n
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // jsonFallback answers requests that match no route (404) or match a route
 // with another method (405) in JSON, as every Latchkey answer is.

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkeyhq/latchkey/httpapi"
 )
 
 // TestDrainingTurnsReadinessAndClosesConnections checks what a stopping
@@ -57,7 +60,8 @@ func TestDrainingTurnsReadinessAndClosesConnections(t *testing.T) {
 // Retry-After, in its endpoint family's shape, while the probes still
 // answer; once the slot is free, requests are served again.
 func TestRequestsOverTheBoundAreRefusedAtOnce(t *testing.T) {
-	h := newHarnessWith(t, harnessOptions{maxInFlight: 1})
+	var bounds boundsMet
+	h := newHarnessWith(t, harnessOptions{maxInFlight: 1, busy: bounds.add})
 	c := h.newClient("Busy", false)
 	c.call(http.MethodPost, "/cis/v1/users", map[string]any{"email": "ada@example.com"}).wantStatus(http.StatusCreated)
 
@@ -86,6 +90,10 @@ func TestRequestsOverTheBoundAreRefusedAtOnce(t *testing.T) {
 	}
 	c.call(http.MethodGet, "/healthz", nil).wantStatus(http.StatusOK)
 	c.call(http.MethodGet, "/readyz", nil).wantStatus(http.StatusOK)
+	if got := bounds.count(httpapi.BoundInFlight); got < len(cases) || bounds.count(httpapi.BoundSends) != 0 {
+		t.Errorf("Busy was told of %d refusals over %s and %d over %s; want each of the %d refusals, over the first",
+			got, httpapi.BoundInFlight, bounds.count(httpapi.BoundSends), httpapi.BoundSends, len(cases))
+	}
 
 	if status := release(); status != http.StatusCreated {
 		t.Fatalf("the request holding the slot: %d; want it served (201)", status)
@@ -147,7 +155,8 @@ func waitRefused(tb testing.TB, c *client, method, path string, body any) {
 // another send is refused, while the requests that go on with a login
 // begun are still served.
 func TestLoginsBegunComeFirst(t *testing.T) {
-	h := newHarnessWith(t, harnessOptions{maxInFlight: 5}) // sends may hold 2
+	var bounds boundsMet
+	h := newHarnessWith(t, harnessOptions{maxInFlight: 5, busy: bounds.add}) // sends may hold 2
 	c := h.newClient("Busy", false).withoutSendLimits()
 	id := c.mustUser(map[string]any{"email": "ada@example.com"})
 	otp := holdRequest(t, h, c, "/cis/v1/auth/otp/send", `{"channel":"direct","identifier":"ada@example.com","identifier_type":"email"}`)
@@ -161,4 +170,54 @@ func TestLoginsBegunComeFirst(t *testing.T) {
 		t.Fatalf("the sends held: %d and %d; want both served", a, b)
 	}
 	c.call(http.MethodPost, "/cis/v1/auth/otp/send", send).wantStatus(http.StatusOK)
+	if bounds.count(httpapi.BoundSends) == 0 || bounds.count(httpapi.BoundInFlight) != 0 {
+		t.Errorf("Busy was told of %d refusals over %s and %d over %s; want the send's, over the first only",
+			bounds.count(httpapi.BoundSends), httpapi.BoundSends, bounds.count(httpapi.BoundInFlight), httpapi.BoundInFlight)
+	}
+}
+
+// boundsMet records the bounds that Deps.Busy is told requests were
+// refused over.
+type boundsMet struct {
+	mu  sync.Mutex
+	met []string
+}
+
+func (b *boundsMet) add(bound string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.met = append(b.met, bound)
+}
+
+// count returns how many refusals were over bound.
+func (b *boundsMet) count(bound string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, m := range b.met {
+		if m == bound {
+			n++
+		}
+	}
+	return n
+}
+
+// TestTheGivenRequestCarriesTheRoute checks that middleware around the
+// handler learns the route that served a request, as around a ServeMux:
+// its pattern, never the raw path, or none when no route matched.
+func TestTheGivenRequestCarriesTheRoute(t *testing.T) {
+	h := newHarness(t)
+	handler := httpapi.NewHandler(h.deps)
+	for _, tc := range []struct{ method, target, want string }{
+		{http.MethodGet, "/healthz", "GET /healthz"},
+		{http.MethodGet, "/cis/v1/users/email/ada@example.com", "GET /cis/v1/users/email/{email}"},
+		{http.MethodGet, "/no/such/ada@example.com", ""},
+		{http.MethodDelete, "/healthz", ""},
+	} {
+		req := httptest.NewRequest(tc.method, tc.target, nil)
+		handler.ServeHTTP(httptest.NewRecorder(), req)
+		if req.Pattern != tc.want {
+			t.Errorf("%s %s: the request given carries the route %q; want %q", tc.method, tc.target, req.Pattern, tc.want)
+		}
+	}
 }

@@ -17,7 +17,7 @@ import (
 type Limiter interface {
 	// ForSend returns the counter update a send commits with its
 	// challenge (nil when no limit applies), or refuses the send.
-	ForSend(app latchkey.App, send latchkey.SendFacts) (*latchkey.CounterUpdate, error)
+	ForSend(ctx context.Context, app latchkey.App, send latchkey.SendFacts) (*latchkey.CounterUpdate, error)
 	// CheckAuthenticate refuses an authenticate call, before any code is
 	// evaluated, while the app's guess budget or the end user's address's
 	// failure budget is spent.
@@ -30,18 +30,18 @@ type Limiter interface {
 
 // otpLimits is what the limits make of a passcode send: the counters it
 // spends, or, when it goes to a test identifier, none and that identifier.
-func (s *Service) otpLimits(app latchkey.App, req SendOTP, t target, dest address) (*latchkey.CounterUpdate, *latchkey.TestIdentifier, error) {
+func (s *Service) otpLimits(ctx context.Context, app latchkey.App, req SendOTP, t target, dest address) (*latchkey.CounterUpdate, *latchkey.TestIdentifier, error) {
 	if test := testIdentifier(app, req.Channel, t, dest.value); test != nil {
 		return nil, test, nil
 	}
-	spend, err := s.limitSend(app, req.Channel, t, dest, req.EndUser)
+	spend, err := s.limitSend(ctx, app, req.Channel, t, dest, req.EndUser)
 	return spend, nil, err
 }
 
 // limitSend asks the limiter for the counters a send to dest spends: the
 // subject's, the destination's (none for the direct channel, which sends
 // nowhere) and the end user's address's. nil without a limiter.
-func (s *Service) limitSend(app latchkey.App, ch latchkey.Channel, t target, dest address, endUser netip.Addr) (*latchkey.CounterUpdate, error) {
+func (s *Service) limitSend(ctx context.Context, app latchkey.App, ch latchkey.Channel, t target, dest address, endUser netip.Addr) (*latchkey.CounterUpdate, error) {
 	if s.cfg.Limiter == nil {
 		return nil, nil
 	}
@@ -49,7 +49,7 @@ func (s *Service) limitSend(app latchkey.App, ch latchkey.Channel, t target, des
 	if ch != latchkey.ChannelDirect {
 		facts.Destination, facts.StandIn = canonicalDestination(ch, dest.value), dest.standIn
 	}
-	return s.cfg.Limiter.ForSend(app, facts)
+	return s.cfg.Limiter.ForSend(ctx, app, facts)
 }
 
 // canonicalDestination is the form a destination is counted and matched

@@ -53,7 +53,15 @@ var (
 
 // SendLink sends (or, for the direct channel, returns) a magic link.
 func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) (SentLink, error) {
-	if err := s.checkSendLink(app, &req); err != nil {
+	out, err := s.sendLink(ctx, app, &req)
+	s.observeSend(app, latchkey.KindLink, req.Channel, err)
+	return out, err
+}
+
+// sendLink sends a magic link; req's channel is set to its default when
+// the request leaves it out.
+func (s *Service) sendLink(ctx context.Context, app latchkey.App, req *SendLink) (SentLink, error) {
+	if err := s.checkSendLink(app, req); err != nil {
 		return SentLink{}, err
 	}
 	ttl, err := expiry("email_expiration", req.EmailExpiration, app.Policy.MagicLinkExpiry)
@@ -68,7 +76,7 @@ func (s *Service) SendLink(ctx context.Context, app latchkey.App, req SendLink) 
 	if t, dest, err = s.route(app, t, latchkey.ChannelEmail, dest, err); err != nil {
 		return SentLink{}, err
 	}
-	spend, err := s.limitSend(app, req.Channel, t, dest, req.EndUser)
+	spend, err := s.limitSend(ctx, app, req.Channel, t, dest, req.EndUser)
 	if err != nil {
 		return SentLink{}, err
 	}
@@ -210,10 +218,22 @@ func (s *Service) liveLink(ctx context.Context, app latchkey.App, req Authentica
 
 // AuthenticateLink consumes a magic link's code and returns user tokens.
 func (s *Service) AuthenticateLink(ctx context.Context, app latchkey.App, req AuthenticateLink) (sessions.Tokens, error) {
+	var sentBy latchkey.Channel
+	tokens, err := s.authenticateLink(ctx, app, req, &sentBy)
+	s.observeLogin(app, latchkey.KindLink, sentBy, err)
+	return tokens, err
+}
+
+// authenticateLink consumes a magic link's code and sets sentBy to the
+// channel of the link it names, if any.
+func (s *Service) authenticateLink(ctx context.Context, app latchkey.App, req AuthenticateLink, sentBy *latchkey.Channel) (sessions.Tokens, error) {
 	if err := s.checkGuesses(ctx, app, req.EndUser); err != nil {
 		return sessions.Tokens{}, err
 	}
 	c, err := s.liveLink(ctx, app, req)
+	if c.AppID == app.ID {
+		*sentBy = c.Channel
+	}
 	if err != nil {
 		return sessions.Tokens{}, s.countGuess(ctx, app, req.EndUser, err)
 	}

@@ -77,6 +77,9 @@ type Config struct {
 	Delivery Delivery
 	// Limiter applies the app's abuse limits; nil applies none.
 	Limiter Limiter
+	// Observer, when set, is told how every send and authentication
+	// ended (observe.go).
+	Observer Observer
 	// PublicURL is the base of the links in emails, never taken from a
 	// request.
 	PublicURL string

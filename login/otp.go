@@ -42,6 +42,12 @@ type SentOTP struct {
 
 // SendOTP sends (or, for the direct channel, returns) a passcode.
 func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (SentOTP, error) {
+	out, err := s.sendOTP(ctx, app, req)
+	s.observeSend(app, latchkey.KindOTP, req.Channel, err)
+	return out, err
+}
+
+func (s *Service) sendOTP(ctx context.Context, app latchkey.App, req SendOTP) (SentOTP, error) {
 	if err := s.checkSendOTP(&req); err != nil {
 		return SentOTP{}, err
 	}
@@ -57,7 +63,7 @@ func (s *Service) SendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 	if t, dest, err = s.route(app, t, req.Channel, dest, err); err != nil {
 		return SentOTP{}, err
 	}
-	spend, test, err := s.otpLimits(app, req, t, dest)
+	spend, test, err := s.otpLimits(ctx, app, req, t, dest)
 	if err != nil {
 		return SentOTP{}, err
 	}
@@ -221,6 +227,15 @@ const maxPasscodeLength = 16
 
 // AuthenticateOTP checks a passcode and returns user tokens.
 func (s *Service) AuthenticateOTP(ctx context.Context, app latchkey.App, req AuthenticateOTP) (sessions.Tokens, error) {
+	var sentBy latchkey.Channel
+	tokens, err := s.authenticateOTP(ctx, app, req, &sentBy)
+	s.observeLogin(app, latchkey.KindOTP, sentBy, err)
+	return tokens, err
+}
+
+// authenticateOTP checks a passcode and sets sentBy to the channel of the
+// live code it was checked against, if any.
+func (s *Service) authenticateOTP(ctx context.Context, app latchkey.App, req AuthenticateOTP, sentBy *latchkey.Channel) (sessions.Tokens, error) {
 	if !isDigits(req.Passcode) {
 		return sessions.Tokens{}, invalid("passcode must be a string of 1 to %d digits", maxPasscodeLength)
 	}
@@ -251,7 +266,7 @@ func (s *Service) AuthenticateOTP(ctx context.Context, app latchkey.App, req Aut
 	if err := s.cfg.Sessions.Check(ctx, app, userID, req.Options); err != nil {
 		return sessions.Tokens{}, err
 	}
-	done, err := s.checkPasscode(ctx, app, t, req)
+	done, err := s.checkPasscode(ctx, app, t, req, sentBy)
 	if err != nil {
 		return sessions.Tokens{}, s.countGuess(ctx, app, req.EndUser, err)
 	}
@@ -280,8 +295,9 @@ func isDigits(s string) bool {
 // challenge, resets the count and signs the user in, all in the same
 // transaction. A missing or expired challenge evaluates no code and counts
 // nothing. The fixed code of a test identifier opens the challenge made for
-// it, with the same rules. It returns the completed authentication.
-func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target, req AuthenticateOTP) (*completion, error) {
+// it, with the same rules. It returns the completed authentication, and
+// sets sentBy to the live challenge's channel.
+func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target, req AuthenticateOTP, sentBy *latchkey.Channel) (*completion, error) {
 	now := s.cfg.Now()
 	var (
 		outcome error
@@ -291,6 +307,9 @@ func (s *Service) checkPasscode(ctx context.Context, app latchkey.App, t target,
 	err := s.cfg.Store.AttemptChallenge(ctx, app.ID, latchkey.KindOTP, t.subject, now,
 		func(c *latchkey.AttemptCounter, live *latchkey.Challenge) (latchkey.AttemptResult, error) {
 			outcome = nil
+			if live != nil {
+				*sentBy = live.Channel
+			}
 			switch {
 			case lockedOut(c, now):
 				outcome = errLocked

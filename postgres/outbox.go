@@ -135,6 +135,19 @@ func (s *Store) DeleteFinishedMessages(ctx context.Context, before time.Time) (i
 	return s.deleteChunked(ctx, "outbox", "status <> 'queued' AND created_at < $1", ms(before))
 }
 
+// OutboxBacklog counts the queued messages.
+func (s *Store) OutboxBacklog(ctx context.Context) (latchkey.OutboxBacklog, error) {
+	var (
+		b      latchkey.OutboxBacklog
+		oldest *int64
+	)
+	err := s.pool.QueryRow(ctx, "SELECT count(*), min(created_at) FROM outbox WHERE status = 'queued'").Scan(&b.Queued, &oldest)
+	if oldest != nil {
+		b.Oldest = fromMS(*oldest)
+	}
+	return b, translate(err)
+}
+
 // AddDevMessage stores a message the dev inbox captured.
 func (s *Store) AddDevMessage(ctx context.Context, m latchkey.DevMessage) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO dev_messages (id, app_id, channel, recipient, subject, body_text, body_html, created_at)

@@ -138,6 +138,9 @@ func poolConfig(url string, opts Options) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
+// PoolStat returns the connection pool's statistics, for metrics.
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
+
 // Close closes every connection of the pool.
 func (s *Store) Close() error {
 	s.pool.Close()

@@ -32,10 +32,10 @@ func (l *Limiter) CheckClient(ctx context.Context, clientID string, addr netip.A
 	address, client, pair := waits[0], waits[1], waits[2]
 	switch {
 	case address > 0:
-		return l.refuse(serverScope, refusal{limit: ClientAuthAddress, masked: cs[0].masked, wait: address,
+		return l.refuse(ctx, serverScope, refusal{limit: ClientAuthAddress, masked: cs[0].masked, wait: address,
 			what: fmt.Sprintf("at most %d failed client authentications a minute from one address", l.cfg.ClientFailuresPerAddress)})
 	case client > 0 && pair > 0:
-		return l.refuse(serverScope, refusal{limit: ClientAuthClient, masked: cs[1].masked, wait: min(client, pair),
+		return l.refuse(ctx, serverScope, refusal{limit: ClientAuthClient, masked: cs[1].masked, wait: min(client, pair),
 			what: "this client failed to authenticate too often in the last minute, this address among others"})
 	}
 	return nil

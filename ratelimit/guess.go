@@ -64,7 +64,7 @@ func (l *Limiter) checkBlocked(ctx context.Context, scope string, cs []counted) 
 		}
 	}
 	if worst != nil {
-		return l.refuse(scope, *worst)
+		return l.refuse(ctx, scope, *worst)
 	}
 	return nil
 }

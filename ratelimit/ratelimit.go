@@ -27,6 +27,7 @@
 package ratelimit
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -149,15 +150,16 @@ type refusal struct {
 
 // refuse reports a refusal (the one place every refusal passes) and
 // returns the error the caller gets: 429 with Retry-After.
-func (l *Limiter) refuse(scope string, r refusal) error {
-	l.report(scope, r)
+func (l *Limiter) refuse(ctx context.Context, scope string, r refusal) error {
+	l.report(ctx, scope, r)
 	wait := roundUp(r.wait)
 	return &latchkey.Error{Code: latchkey.CodeRateLimited, RetryAfter: wait,
 		Message: fmt.Sprintf("Rate limited (%s): %s. Retry in %s.", r.limit, r.what, wait)}
 }
 
-// report logs a refusal and tells Config.Refused.
-func (l *Limiter) report(scope string, r refusal) {
+// report logs a refusal, in the context of the request refused, and tells
+// Config.Refused.
+func (l *Limiter) report(ctx context.Context, scope string, r refusal) {
 	app := scope
 	if scope == serverScope {
 		app = ""
@@ -166,7 +168,7 @@ func (l *Limiter) report(scope string, r refusal) {
 	if r.wait > 0 {
 		attrs = append(attrs, "retry_after", roundUp(r.wait).String())
 	}
-	l.cfg.Log.Warn("rate limited", attrs...)
+	l.cfg.Log.WarnContext(ctx, "rate limited", attrs...)
 	if l.cfg.Refused != nil {
 		l.cfg.Refused(app, r.limit)
 	}

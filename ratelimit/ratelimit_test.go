@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -44,10 +45,7 @@ func newBench(t *testing.T, cfg ratelimit.Config) *bench {
 	if _, err := store.Migrate(context.Background(), rand.Reader, t0); err != nil {
 		t.Fatal(err)
 	}
-	keyring, err := secrets.New(rand.Reader, []byte(strings.Repeat("k", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyring := mustKeyring(t)
 	b := &bench{t: t, store: store, clock: fake.NewClock(t0), logs: &bytes.Buffer{}}
 	cfg.Store, cfg.Keyring, cfg.Now = store, keyring, b.clock.Now
 	cfg.Log = slog.New(slog.NewTextHandler(b.logs, nil))
@@ -70,7 +68,7 @@ func appWith(change func(*latchkey.Limits)) latchkey.App {
 // send judges a send and commits its counters, as CreateChallenge would.
 func (b *bench) send(app latchkey.App, facts latchkey.SendFacts) error {
 	b.t.Helper()
-	spend, err := b.limiter.ForSend(app, facts)
+	spend, err := b.limiter.ForSend(context.Background(), app, facts)
 	if err != nil || spend == nil {
 		return err
 	}
@@ -312,4 +310,73 @@ func TestEveryRefusalReportedOnce(t *testing.T) {
 	if n := strings.Count(logs, "rate limited"); n != 3 || strings.Contains(logs, "ada@example.com") || !strings.Contains(logs, "a***@example.com") {
 		t.Fatalf("log (%d refusals):\n%s\nwant three lines with the address masked", n, logs)
 	}
+}
+
+// requestKey marks the context of a request in TestRefusalsAreLoggedInTheRequestsContext.
+type requestKey struct{}
+
+// contextLog records the request mark of the context every record was
+// logged with.
+type contextLog struct {
+	slog.Handler
+	mu    sync.Mutex
+	marks []any
+}
+
+func (h *contextLog) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.marks = append(h.marks, ctx.Value(requestKey{}))
+	return nil
+}
+
+// TestRefusalsAreLoggedInTheRequestsContext checks that the refusal of a
+// send, of an SMS country and of an authentication is each logged with the
+// context of the request refused, so that what a log handler takes from it
+// (a trace ID) is on the line.
+func TestRefusalsAreLoggedInTheRequestsContext(t *testing.T) {
+	log := &contextLog{Handler: slog.NewTextHandler(io.Discard, nil)}
+	b := newBench(t, ratelimit.Config{})
+	limiter := ratelimit.New(ratelimit.Config{Store: b.store, Keyring: mustKeyring(t), Now: b.clock.Now, Log: slog.New(log)})
+	ctx := context.WithValue(context.Background(), requestKey{}, "the request")
+	app := appWith(func(l *latchkey.Limits) {
+		l.ResendCooldown, l.SMSCountries, l.MaxFailuresPerMinute = time.Minute, []string{"GB"}, 1
+	})
+	for range 2 {
+		spend, err := limiter.ForSend(ctx, app, email("user:u1", "ada@example.com"))
+		if err == nil {
+			err = b.store.UpdateCounters(ctx, spend.Keys, spend.Update)
+		}
+		if err != nil && latchkey.ErrorCode(err) != latchkey.CodeRateLimited {
+			t.Fatal(err)
+		}
+	}
+	if _, err := limiter.ForSend(ctx, app, sms("user:u2", "+14155550100")); err == nil {
+		t.Fatal("an SMS to a country the app does not send to was admitted")
+	}
+	if err := limiter.Failed(ctx, app, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := limiter.CheckAuthenticate(ctx, app, netip.Addr{}); err == nil {
+		t.Fatal("an authentication past the app's failure budget was admitted")
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.marks) != 3 {
+		t.Fatalf("%d refusals logged; want 3", len(log.marks))
+	}
+	for i, mark := range log.marks {
+		if mark != "the request" {
+			t.Errorf("refusal %d was logged without the request's context", i+1)
+		}
+	}
+}
+
+func mustKeyring(t *testing.T) *secrets.Keyring {
+	t.Helper()
+	k, err := secrets.New(rand.Reader, []byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

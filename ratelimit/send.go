@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -27,8 +28,8 @@ import (
 // code may ask for an SMS at once; the destination is counted across
 // channels and kinds, so an address gets one cooldown whether it is sent a
 // passcode or a magic link.
-func (l *Limiter) ForSend(app latchkey.App, send latchkey.SendFacts) (*latchkey.CounterUpdate, error) {
-	if err := l.checkCountry(app, send); err != nil {
+func (l *Limiter) ForSend(ctx context.Context, app latchkey.App, send latchkey.SendFacts) (*latchkey.CounterUpdate, error) {
+	if err := l.checkCountry(ctx, app, send); err != nil {
 		return nil, err
 	}
 	now := l.cfg.Now()
@@ -37,14 +38,14 @@ func (l *Limiter) ForSend(app latchkey.App, send latchkey.SendFacts) (*latchkey.
 		return nil, nil
 	}
 	return &latchkey.CounterUpdate{Keys: keysOf(cs), Update: func(counters []*latchkey.Counter) error {
-		return l.spend(app.ID, cs, counters, now)
+		return l.spend(ctx, app.ID, cs, counters, now)
 	}}, nil
 }
 
 // spend refuses an event if any counter has reached a limit, with the
 // longest wait among them; otherwise it records the event in every
 // counter.
-func (l *Limiter) spend(scope string, cs []counted, counters []*latchkey.Counter, now time.Time) error {
+func (l *Limiter) spend(ctx context.Context, scope string, cs []counted, counters []*latchkey.Counter, now time.Time) error {
 	var worst *refusal
 	for i, c := range cs {
 		if r := c.check(counters[i], now); r != nil && (worst == nil || r.wait > worst.wait) {
@@ -52,7 +53,7 @@ func (l *Limiter) spend(scope string, cs []counted, counters []*latchkey.Counter
 		}
 	}
 	if worst != nil {
-		return l.refuse(scope, *worst)
+		return l.refuse(ctx, scope, *worst)
 	}
 	for i, c := range cs {
 		c.record(counters[i], now)
@@ -143,11 +144,11 @@ func maskSubject(subject string) string {
 
 // checkCountry refuses an SMS to a number outside the app's allowed
 // countries. A stand-in destination has no country.
-func (l *Limiter) checkCountry(app latchkey.App, send latchkey.SendFacts) error {
+func (l *Limiter) checkCountry(ctx context.Context, app latchkey.App, send latchkey.SendFacts) error {
 	if send.Channel != latchkey.ChannelSMS || send.StandIn || l.SMSAllowed(app, send.Destination) {
 		return nil
 	}
-	l.report(app.ID, refusal{limit: SMSCountries, masked: delivery.Mask(send.Destination)})
+	l.report(ctx, app.ID, refusal{limit: SMSCountries, masked: delivery.Mask(send.Destination)})
 	region, code := users.PhoneRegion(send.Destination)
 	calling := "+" + strconv.Itoa(code)
 	where := calling

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -121,6 +122,20 @@ func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus,
 // DeleteFinishedMessages removes delivered and failed messages.
 func (s *Store) DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error) {
 	return s.deleteChunked(ctx, "outbox", "status <> 'queued' AND created_at < ?", ms(before))
+}
+
+// OutboxBacklog counts the queued messages, on a reading connection so
+// that the writer never waits for it.
+func (s *Store) OutboxBacklog(ctx context.Context) (latchkey.OutboxBacklog, error) {
+	var (
+		b      latchkey.OutboxBacklog
+		oldest sql.NullInt64
+	)
+	err := s.read.QueryRowContext(ctx, "SELECT count(*), min(created_at) FROM outbox WHERE status = 'queued'").Scan(&b.Queued, &oldest)
+	if oldest.Valid {
+		b.Oldest = fromMS(oldest.Int64)
+	}
+	return b, translate(err)
 }
 
 // AddDevMessage stores a message the dev inbox captured.

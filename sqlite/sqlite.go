@@ -85,6 +85,10 @@ func (s *Store) checkpointLoop() {
 
 var _ latchkey.Store = (*Store)(nil)
 
+// PoolStats returns the statistics of the writing connection and of the
+// pool of reading connections, for metrics.
+func (s *Store) PoolStats() (write, read sql.DBStats) { return s.write.Stats(), s.read.Stats() }
+
 // Options tune how the database file is opened.
 type Options struct {
 	// Synchronous is SQLite's synchronous pragma: "NORMAL" (the default)

@@ -307,6 +307,11 @@ func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus,
 	})
 }
 
+// OutboxBacklog runs the wrapped store's OutboxBacklog through the hooks.
+func (s *Store) OutboxBacklog(ctx context.Context) (latchkey.OutboxBacklog, error) {
+	return value(s, ctx, "OutboxBacklog", func(ctx context.Context) (latchkey.OutboxBacklog, error) { return s.Store.OutboxBacklog(ctx) })
+}
+
 // DeleteFinishedMessages runs the wrapped store's DeleteFinishedMessages through the hooks.
 func (s *Store) DeleteFinishedMessages(ctx context.Context, before time.Time) (int, error) {
 	return value(s, ctx, "DeleteFinishedMessages", func(ctx context.Context) (int, error) {

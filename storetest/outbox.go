@@ -147,6 +147,41 @@ func testConcurrentClaims(t *testing.T, s latchkey.Store) {
 	}
 }
 
+// testOutboxBacklog checks what the outbox reports as waiting: every
+// queued message, due, leased or waiting out a backoff, and the creation
+// of the oldest; not those sent, failed or suppressed.
+func testOutboxBacklog(t *testing.T, s latchkey.Store) {
+	empty, err := s.OutboxBacklog(ctx())
+	mustNoErr(t, err, "OutboxBacklog of an empty outbox")
+	if empty.Queued != 0 || !empty.Oldest.IsZero() {
+		t.Fatalf("an empty outbox reports %+v; want nothing queued and no oldest", empty)
+	}
+	app := mustCreateApp(t, s, "Backlog")
+	var msgs []latchkey.Message
+	for i := range 5 {
+		m := newMessage(app.ID)
+		m.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		if i == 4 {
+			m.NextAttemptAt = base.Add(time.Hour) // waiting out a backoff
+		}
+		c := newChallenge(app.ID, "user:b"+m.ID, latchkey.KindOTP)
+		mustNoErr(t, s.CreateChallenge(ctx(), c, &m, nil), "CreateChallenge")
+		msgs = append(msgs, m)
+	}
+	for i, status := range []latchkey.MessageStatus{latchkey.MessageSent, latchkey.MessageFailed, latchkey.MessageSuppressed} {
+		_, err := s.UpdateMessage(ctx(), msgs[i].ID, func(m *latchkey.Message) error { m.Status = status; return nil })
+		mustNoErr(t, err, "UpdateMessage")
+	}
+	_, err = s.ClaimMessages(ctx(), base, base.Add(time.Minute), 10) // leased, still queued
+	mustNoErr(t, err, "ClaimMessages")
+	b, err := s.OutboxBacklog(ctx())
+	mustNoErr(t, err, "OutboxBacklog")
+	if b.Queued != 2 || !b.Oldest.Equal(msgs[3].CreatedAt) {
+		t.Fatalf("the outbox reports %d queued, the oldest created at %s; want 2, the oldest created at %s",
+			b.Queued, b.Oldest, msgs[3].CreatedAt)
+	}
+}
+
 func testDevInbox(t *testing.T, s latchkey.Store) {
 	for i, to := range []string{"first@example.com", "second@example.com"} {
 		m := latchkey.DevMessage{ID: "dev" + to, AppID: "app", Channel: latchkey.ChannelEmail, To: to, Subject: "S",

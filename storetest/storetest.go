@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"Outbox", testOutbox},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"OutboxBacklog", testOutboxBacklog},
 		{"DevInbox", testDevInbox},
 		{"Counters", testCounters},
 		{"CounterRefusal", testCounterRefusal},

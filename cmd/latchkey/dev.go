@@ -60,6 +60,7 @@ func showDemoApp(ctx context.Context, sys *system, e env) (apps.Credentials, err
 	fmt.Fprintf(e.stdout, `
 Latchkey dev server: %s
   Dev inbox:  %s/dev/inbox  (every email and SMS lands here)
+  Metrics:    %s
   Demo app %q: its magic links land on %s
 
 Paste these lines into the terminal where you call the API:
@@ -68,8 +69,16 @@ export LATCHKEY_URL=%s
 export LATCHKEY_CLIENT_ID=%s
 export LATCHKEY_CLIENT_SECRET=%s
 
-`, base, base, demoAppName, landings(landing), base, creds.ClientID, creds.ClientSecret)
+`, base, base, metricsURL(sys.tel.metricsAddr()), demoAppName, landings(landing), base, creds.ClientID, creds.ClientSecret)
 	return creds, nil
+}
+
+// metricsURL is where Prometheus scrapes the dev server.
+func metricsURL(addr string) string {
+	if addr == "" {
+		return "off (LATCHKEY_METRICS_ADDR)"
+	}
+	return "http://" + addr + "/metrics  (Prometheus)"
 }
 
 // landings names where the demo app's magic links may land.

@@ -49,7 +49,7 @@ func withSystem(ctx context.Context, e env, fn func(*system) int) int {
 	if !ok {
 		return exitUsage
 	}
-	sys, err := open(ctx, cfg, e, newLogger(cfg, e.stderr))
+	sys, err := open(ctx, cfg, e, newLogger(cfg, e.stderr), nil)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "latchkey:", err)
 		return exitError

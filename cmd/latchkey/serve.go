@@ -41,7 +41,13 @@ func cmdServe(ctx context.Context, args []string, e env, dev bool) int {
 	}
 	defer ln.Close()
 	cfg.Listening(ln.Addr().String())
-	sys, err := open(ctx, cfg, e, log)
+	tel, err := newTelemetry(ctx, cfg, e, log, dev)
+	if err != nil {
+		fmt.Fprintln(e.stderr, "latchkey:", err)
+		return exitError
+	}
+	defer tel.close(log)
+	sys, err := open(ctx, cfg, e, log, tel)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "latchkey:", err)
 		return exitError
@@ -68,14 +74,14 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 	deps := httpapi.Deps{
 		Log: sys.log, Store: sys.store, OAuth: sys.oauth, Issuer: sys.issuer, Users: sys.users,
 		Login: sys.login, Sessions: sys.sessions, PublicURL: sys.cfg.PublicURL, Now: e.now, Rand: e.rand,
-		TrustedProxies: sys.cfg.TrustedProxies, MaxInFlight: sys.cfg.MaxInFlight,
+		TrustedProxies: sys.cfg.TrustedProxies, MaxInFlight: sys.cfg.MaxInFlight, Busy: sys.tel.busy(),
 	}
 	if sys.cfg.Dev {
 		deps.DevInbox, deps.DevAppID = sys.store, sys.demoAppID
 	}
 	draining := make(chan struct{})
 	deps.Draining = draining
-	handler := httpapi.NewHandler(deps)
+	handler := sys.tel.handler(httpapi.NewHandler(deps))
 	conns := newConnTracker()
 	srv := &http.Server{
 		Handler:           handler,
@@ -86,6 +92,12 @@ func serve(ctx context.Context, sys *system, ln net.Listener, e env) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	if addr := sys.tel.metricsAddr(); addr != "" {
+		sys.log.Info("metrics listening", "addr", addr, "path", "/metrics")
+	}
+	// Metrics are served until the server has stopped, so that a scrape
+	// sees the drain.
+	defer sys.tel.serveMetrics(sys.log)()
 	sys.log.Info("latchkey listening", "version", latchkey.Version, "addr", ln.Addr().String(),
 		"public_url", sys.cfg.PublicURL, "issuer", sys.cfg.Issuer, "database", sys.cfg.Database.Driver, "dev", sys.cfg.Dev)
 	if e.listening != nil {

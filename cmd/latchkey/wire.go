@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/latchkeyhq/latchkey/sqlite"
 	"github.com/latchkeyhq/latchkey/storehook"
 	"github.com/latchkeyhq/latchkey/token"
+	"github.com/latchkeyhq/latchkey/tracing"
 	"github.com/latchkeyhq/latchkey/users"
 )
 
@@ -42,6 +44,8 @@ type system struct {
 	login    *login.Service
 	outbox   *delivery.Worker
 	oauth    *oauth2.Server
+	// tel is what a server reports on itself; nil for the other commands.
+	tel      *telemetry
 	tenantID string
 	// demoAppID is the demo app of `latchkey dev`.
 	demoAppID string
@@ -62,6 +66,8 @@ func loadConfig(e env, dev bool) (config.Config, bool) {
 				return "true"
 			case name == "LATCHKEY_DRAIN_DELAY":
 				return "0s" // no load balancer to tell
+			case name == "LATCHKEY_METRICS_ADDR":
+				return devMetricsAddr(cmp.Or(e.getenv("LATCHKEY_ADDR"), config.Default("LATCHKEY_ADDR")))
 			}
 			return ""
 		}
@@ -76,17 +82,24 @@ func loadConfig(e env, dev bool) (config.Config, bool) {
 	return cfg, true
 }
 
+// newLogger logs at LATCHKEY_LOG_LEVEL in LATCHKEY_LOG_FORMAT; with traces
+// on, a line logged in a traced context carries its trace and span IDs.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogJSON {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	if cfg.Tracing.Endpoint != "" {
+		h = tracing.LogHandler(h)
+	}
+	return slog.New(h)
 }
 
 // open assembles the system: opens and migrates the database, loads the
-// server secret and makes sure signing keys exist.
-func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*system, error) {
+// server secret and makes sure signing keys exist. tel, a server's, is
+// attached to every part it observes; nil for the other commands.
+func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger, tel *telemetry) (*system, error) {
 	if cfg.Database.Driver == "sqlite" {
 		devStep(e, "opening the database %s and applying its migrations", cfg.Database.Path)
 	} else {
@@ -97,9 +110,11 @@ func open(ctx context.Context, cfg config.Config, e env, log *slog.Logger) (*sys
 		return nil, err
 	}
 	// Every database call, whether a request's, background work's or a
-	// command's, runs through the hooks: first of all its deadline.
-	hooked := storehook.Wrap(store, storehook.Deadline(cfg.DBTimeout))
-	s := &system{cfg: cfg, log: log, store: hooked}
+	// command's, runs through the hooks: a server's telemetry, then the
+	// call's deadline.
+	hooked := storehook.Wrap(store, append(tel.storeHooks(), storehook.Deadline(cfg.DBTimeout))...)
+	tel.watchStore(hooked, store)
+	s := &system{cfg: cfg, log: log, store: hooked, tel: tel}
 	if err := s.init(ctx, e); err != nil {
 		store.Close()
 		return nil, err
@@ -137,11 +152,12 @@ func (s *system) init(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	senders = s.tel.senders(senders)
 	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: senders, Log: s.log, Now: e.now, Rand: e.rand,
-		Keyring: s.keyring})
-	limiter := ratelimit.New(ratelimit.Config{Store: s.store, Keyring: s.keyring, Log: s.log, Now: e.now})
+		Keyring: s.keyring, Recorded: s.tel.recorded()})
+	limiter := ratelimit.New(ratelimit.Config{Store: s.store, Keyring: s.keyring, Log: s.log, Now: e.now, Refused: s.tel.refused()})
 	s.login = login.New(login.Config{Store: s.store, Users: s.users, Sessions: s.sessions, Keyring: s.keyring,
-		Delivery: s.outbox, Limiter: limiter, PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
+		Delivery: s.outbox, Limiter: limiter, Observer: s.tel.loginObserver(), PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
 	s.oauth = oauth2.NewServer(oauth2.Config{Apps: s.apps, Store: s.store, Issuer: s.issuer, TenantID: s.tenantID,
 		Now: e.now, Rand: e.rand, ClientTokenTTL: s.cfg.ClientTTL, Sessions: s.sessions, Limiter: limiter})
 	return nil
