@@ -2,6 +2,7 @@ package smtpmail
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"sync"
@@ -119,7 +120,7 @@ func (p *pool) get(ctx context.Context, dial func(context.Context) (*session, er
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			return nil, false, fmt.Errorf("waiting for one of the %d sessions: %w", p.max, ctx.Err())
 		}
 	}
 }

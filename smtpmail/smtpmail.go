@@ -308,7 +308,7 @@ func (s *Sender) Send(ctx context.Context, m latchkey.Message) error {
 	if err == nil {
 		return nil
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = fmt.Errorf("%w: %w", ctxErr, err)
 	}
 	return s.classify(fmt.Errorf("server %s: %w", net.JoinHostPort(s.host, strconv.Itoa(s.port)), err))
