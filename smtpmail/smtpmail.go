@@ -317,9 +317,10 @@ func (s *Sender) Send(ctx context.Context, m latchkey.Message) error {
 // deliver sends msg over a session from the pool. A session that had
 // carried messages before and turns out to have died while idle is
 // replaced, and msg sent again: the server never started on it. A new
-// session's failure is the message's.
+// session's failure is the message's, and so is the failure of the last
+// idle session that the pool could hand out.
 func (s *Sender) deliver(ctx context.Context, msg *gomail.Msg) error {
-	for {
+	for attempt := 1; ; attempt++ {
 		c, reused, err := s.pool.get(ctx, s.dial)
 		if err != nil {
 			return err
@@ -338,7 +339,7 @@ func (s *Sender) deliver(ctx context.Context, msg *gomail.Msg) error {
 			// send it twice.
 			return nil
 		}
-		if !reused || !diedIdle(err) || ctx.Err() != nil {
+		if !reused || !diedIdle(err) || ctx.Err() != nil || attempt > s.pool.max {
 			return fmt.Errorf("send failed: %w", err)
 		}
 	}
