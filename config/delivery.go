@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -18,6 +19,7 @@ var deliveryVars = []Var{
 	{"LATCHKEY_EMAIL_FALLBACK_PROVIDER", "", "email provider tried when the first fails: smtp, sendgrid or webhook, configured by LATCHKEY_FALLBACK_* variables"},
 	{"LATCHKEY_EMAIL_FROM", "", "sender of emails: \"Name <address>\" or \"address\" (required for smtp and sendgrid)"},
 	{"LATCHKEY_SMTP_URL", "", "smtp://[user:pass@]host:port (STARTTLS required; ?starttls=off to send in clear) or smtps://... (implicit TLS)"},
+	{"LATCHKEY_SMTP_MAX_CONNECTIONS", "4", "SMTP sessions kept open to the server at once, each reused for many messages (1 to 100); sends beyond them wait for one"},
 	{"LATCHKEY_SENDGRID_API_KEY", "", "SendGrid API key"},
 	{"LATCHKEY_SENDGRID_API_URL", "https://api.sendgrid.com", "SendGrid API base URL"},
 	{"LATCHKEY_SMS_PROVIDER", "(none; devinbox in dev mode)", "SMS delivery: twilio or webhook (devinbox in dev mode)"},
@@ -46,6 +48,8 @@ type Provider struct {
 	TwilioURL     string
 	WebhookURL    string
 	WebhookSecret string
+	// SMTPMaxConnections bounds the SMTP sessions open at once.
+	SMTPMaxConnections int
 }
 
 // Delivery is the providers of each channel; nil when none is configured.
@@ -107,6 +111,7 @@ func (l *loader) providerSettings(p *Provider) {
 		if p.SMTPURL != "" {
 			l.checkSMTPURL(p.Prefix+"SMTP_URL", p.SMTPURL)
 		}
+		p.SMTPMaxConnections = l.smtpMaxConnections(p.Prefix + "SMTP_MAX_CONNECTIONS")
 		p.EmailFrom = l.emailFrom(p)
 	case "sendgrid":
 		p.SendGridKey = l.required(p.Prefix+"SENDGRID_API_KEY", get("SENDGRID_API_KEY"))
@@ -176,6 +181,21 @@ func (l *loader) apiURL(name, v, def string) string {
 		l.bad(name, redactURL(v), "want an http or https URL")
 	}
 	return strings.TrimRight(v, "/")
+}
+
+// smtpMaxConnections reads a provider's bound on SMTP sessions; the
+// fallback's, like the primary's, defaults to LATCHKEY_SMTP_MAX_CONNECTIONS's
+// default.
+func (l *loader) smtpMaxConnections(name string) int {
+	v := strings.TrimSpace(l.getenv(name))
+	if v == "" {
+		v = Default("LATCHKEY_SMTP_MAX_CONNECTIONS")
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 100 {
+		l.bad(name, v, "want a whole number from 1 to 100")
+	}
+	return n
 }
 
 // checkSMTPURL checks the shape of an SMTP URL without echoing a password.

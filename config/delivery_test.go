@@ -25,6 +25,34 @@ func TestDeliveryProviders(t *testing.T) {
 		d.SMS.Kind != "twilio" || d.SMS.TwilioURL != "https://api.twilio.com" || d.SMSFallback.Kind != "webhook" {
 		t.Fatalf("delivery = %+v", d)
 	}
+	if d.Email.SMTPMaxConnections != 4 {
+		t.Errorf("SMTPMaxConnections = %d, want the default 4", d.Email.SMTPMaxConnections)
+	}
+}
+
+func TestSMTPMaxConnections(t *testing.T) {
+	vars := map[string]string{
+		"LATCHKEY_EMAIL_PROVIDER": "smtp", "LATCHKEY_SMTP_URL": "smtp://mail.example:587", "LATCHKEY_EMAIL_FROM": "a@b.example",
+		"LATCHKEY_SMTP_MAX_CONNECTIONS":    "8",
+		"LATCHKEY_EMAIL_FALLBACK_PROVIDER": "smtp", "LATCHKEY_FALLBACK_SMTP_URL": "smtp://backup.example:587",
+	}
+	c, err := config.Load(getenv(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Delivery.Email.SMTPMaxConnections; got != 8 {
+		t.Errorf("primary SMTPMaxConnections = %d, want 8", got)
+	}
+	if got := c.Delivery.EmailFallback.SMTPMaxConnections; got != 4 {
+		t.Errorf("fallback SMTPMaxConnections = %d, want its own default 4", got)
+	}
+	for _, bad := range []string{"0", "101", "many"} {
+		vars["LATCHKEY_FALLBACK_SMTP_MAX_CONNECTIONS"] = bad
+		_, err := config.Load(getenv(vars))
+		if err == nil || !strings.Contains(err.Error(), "LATCHKEY_FALLBACK_SMTP_MAX_CONNECTIONS") {
+			t.Errorf("LATCHKEY_FALLBACK_SMTP_MAX_CONNECTIONS=%s: Load = %v, want a problem naming it", bad, err)
+		}
+	}
 }
 
 func TestDevModeDefaultsToTheDevInbox(t *testing.T) {

@@ -8,6 +8,11 @@
 // 429 Too Many Requests: the same request would be rejected again. 408, 429,
 // 5xx statuses, network errors and timeouts are temporary, and the outbox
 // retries them.
+//
+// Unless Config.HTTPClient says otherwise, requests go over connections kept
+// alive between messages: as many as the outbox sends at once stay open,
+// each closed after 30 seconds unused or by Close, and every response is
+// read to its end so that its connection can carry the next request.
 package sendgrid
 
 import (
@@ -17,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -33,8 +39,8 @@ const DefaultAPIURL = "https://api.sendgrid.com"
 // defaultTimeout bounds a request made with the default HTTP client.
 const defaultTimeout = 30 * time.Second
 
-// maxErrorBody is how much of an error response is read: SendGrid's error
-// lists are small, and anything bigger is not one of them.
+// maxErrorBody is how much of a response is read: SendGrid's error lists
+// are small, and anything bigger is not one of them.
 const maxErrorBody = 64 << 10
 
 // Config configures a Sender.
@@ -48,7 +54,7 @@ type Config struct {
 	// be a sender verified in SendGrid.
 	From string
 	// HTTPClient makes the requests; nil means a client with a 30s
-	// timeout.
+	// timeout that keeps connections alive between messages.
 	HTTPClient *http.Client
 }
 
@@ -80,7 +86,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: defaultTimeout}
+		client = newHTTPClient()
 	}
 	return &Sender{apiKey: cfg.APIKey, endpoint: endpoint, from: from, client: client}, nil
 }
@@ -117,6 +123,49 @@ func endpointURL(base string) (string, error) {
 	return strings.TrimSuffix(u.String(), "/") + "/v3/mail/send", nil
 }
 
+// Connection reuse. Go's default transport keeps 2 idle connections per
+// host and closes the others after each burst of messages, so that the
+// next burst pays for TCP and TLS handshakes again.
+const (
+	// maxIdlePerHost keeps as many connections as the outbox delivers
+	// messages at once (32).
+	maxIdlePerHost = 32
+	// idleConnTimeout closes a kept connection unused this long, before a
+	// load balancer on the way (commonly at 60s) drops it.
+	idleConnTimeout = 30 * time.Second
+)
+
+// newHTTPClient is the client used when the Config gives none: Go's
+// default transport settings, but keeping enough connections alive for
+// the outbox's concurrency.
+func newHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Timeout: defaultTimeout, Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
+}
+
+// drainClose reads what is left of a response body, up to maxErrorBody more,
+// and closes it: a connection goes back to the pool only once its
+// response has been read to the end.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxErrorBody))
+	_ = body.Close()
+}
+
+// Close closes the idle kept connections, at shutdown.
+func (s *Sender) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
+}
+
 // Name identifies the provider.
 func (s *Sender) Name() string { return "sendgrid" }
 
@@ -141,7 +190,7 @@ func (s *Sender) Send(ctx context.Context, m latchkey.Message) error {
 	if err != nil {
 		return fmt.Errorf("send the request: %w", err)
 	}
-	defer resp.Body.Close()
+	defer drainClose(resp.Body)
 	return s.result(resp)
 }
 
@@ -189,8 +238,7 @@ func (s *Sender) request(m latchkey.Message) mailSend {
 // result turns SendGrid's answer into Send's error.
 func (s *Sender) result(resp *http.Response) error {
 	if resp.StatusCode == http.StatusAccepted {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)) // lets the connection be reused
-		return nil
+		return nil // Send's drainClose reads the body, so the connection is reused
 	}
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	return delivery.HTTPError(resp, s.scrub(errorDetail(body)), readErr)

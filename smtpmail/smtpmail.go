@@ -10,9 +10,20 @@
 // cannot be built (an unparsable recipient) is permanent too. 4xx replies,
 // network errors, TLS failures and timeouts are temporary, and the outbox
 // retries them.
+//
+// A Sender keeps its SMTP sessions open between messages, so that a
+// message costs MAIL, RCPT, DATA and RSET rather than a TCP connection, a
+// TLS handshake, EHLO and AUTH. It opens at most Config.MaxConnections
+// sessions at once; sends beyond them wait for one to free up. A session is
+// dropped after any error, never to carry another message; one that the
+// server closed while it was idle is replaced, and the message sent on a
+// new one, without the send failing. Sessions are retired after
+// Config.MaxMessages messages or Config.MaxAge, closed after
+// Config.IdleTimeout unused, and Close ends them all.
 package smtpmail
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -31,9 +42,25 @@ import (
 	"github.com/latchkeyhq/latchkey/delivery"
 )
 
-// DefaultTimeout bounds each exchange with the server when Config.Timeout is
-// zero.
-const DefaultTimeout = 30 * time.Second
+// Defaults of the Config fields left zero.
+const (
+	// DefaultTimeout bounds each exchange with the server.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxConnections is how many sessions a Sender opens at once:
+	// enough to keep a relay busy, few enough not to trip the limits
+	// providers put on concurrent connections.
+	DefaultMaxConnections = 4
+	// DefaultIdleTimeout closes a session left unused, before the server
+	// (which RFC 5321 asks to wait at least 5 minutes) or a NAT between
+	// drops it.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultMaxMessages retires a session after this many messages, so
+	// that a relay behind a load balancer sees its load spread.
+	DefaultMaxMessages = 500
+	// DefaultMaxAge retires a session this long after it opened, so that a
+	// changed DNS record or certificate is picked up.
+	DefaultMaxAge = 5 * time.Minute
+)
 
 // Config configures a Sender.
 type Config struct {
@@ -53,10 +80,24 @@ type Config struct {
 	// Timeout bounds each exchange with the server; 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
+	// MaxConnections bounds the sessions open at once; 0 means
+	// DefaultMaxConnections.
+	MaxConnections int
+	// IdleTimeout closes a session unused this long; 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxMessages retires a session after it has carried this many
+	// messages; 0 means DefaultMaxMessages.
+	MaxMessages int
+	// MaxAge retires a session this long after it opened; 0 means
+	// DefaultMaxAge.
+	MaxAge time.Duration
+	// Now reads the clock for the idle and age limits. Required.
+	Now func() time.Time
 }
 
 // Sender sends email through one SMTP server. It is safe for concurrent
-// use: every Send opens its own connection.
+// use: its sends share a pool of sessions.
 type Sender struct {
 	host        string
 	port        int
@@ -66,6 +107,8 @@ type Sender struct {
 	from        *mail.Address
 	tlsConfig   *tls.Config
 	timeout     time.Duration
+	now         func() time.Time
+	pool        *pool
 }
 
 var _ delivery.Sender = (*Sender)(nil)
@@ -80,16 +123,34 @@ func New(cfg Config) (*Sender, error) {
 	if s.from, err = parseFrom(cfg.From); err != nil {
 		return nil, err
 	}
-	switch {
-	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("smtpmail: timeout %s is negative", cfg.Timeout)
-	case cfg.Timeout == 0:
-		s.timeout = DefaultTimeout
-	default:
-		s.timeout = cfg.Timeout
+	if cfg.Now == nil {
+		return nil, errors.New("smtpmail: Now is nil; the sender needs a clock for its sessions' idle and age limits")
 	}
+	s.now = cfg.Now
+	pc, err := poolLimits(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.timeout, pc.now = pc.timeout, cfg.Now
 	s.tlsConfig = tlsConfig(cfg.TLSConfig, s.host)
+	s.pool = newPool(pc)
 	return s, nil
+}
+
+// poolLimits reads the timeout and the session limits, putting the
+// defaults in place of zeros.
+func poolLimits(cfg Config) (poolConfig, error) {
+	if cfg.Timeout < 0 || cfg.MaxConnections < 0 || cfg.IdleTimeout < 0 || cfg.MaxMessages < 0 || cfg.MaxAge < 0 {
+		return poolConfig{}, fmt.Errorf("smtpmail: a limit is negative (timeout %s, %d connections, idle timeout %s, %d messages, age %s)",
+			cfg.Timeout, cfg.MaxConnections, cfg.IdleTimeout, cfg.MaxMessages, cfg.MaxAge)
+	}
+	return poolConfig{
+		timeout:     cmp.Or(cfg.Timeout, DefaultTimeout),
+		max:         cmp.Or(cfg.MaxConnections, DefaultMaxConnections),
+		idleTimeout: cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout),
+		maxMessages: cmp.Or(cfg.MaxMessages, DefaultMaxMessages),
+		maxAge:      cmp.Or(cfg.MaxAge, DefaultMaxAge),
+	}, nil
 }
 
 // parseURL reads the server's location, TLS mode and credentials. It never
@@ -235,30 +296,72 @@ func tlsConfig(base *tls.Config, host string) *tls.Config {
 // Name identifies the provider.
 func (s *Sender) Name() string { return "smtp" }
 
-// Send delivers m over one SMTP session. The session ends early when ctx
-// does: its connection is closed under it. Its errors do not repeat the
+// Send delivers m over a pooled SMTP session. It ends early when ctx does:
+// the session's connection is closed under it. Its errors do not repeat the
 // provider's name, which the outbox worker adds.
 func (s *Sender) Send(ctx context.Context, m latchkey.Message) error {
 	msg, err := s.compose(m)
 	if err != nil {
 		return delivery.Permanent(fmt.Errorf("cannot build the message: %w", err))
 	}
-	c := &conn{ctx: ctx, sender: s}
-	defer c.close()
-	client, err := gomail.NewClient(s.host, s.clientOptions(c.dial)...)
-	if err != nil {
-		return fmt.Errorf("go-mail client: %w", err)
-	}
-	err = client.DialAndSendWithContext(ctx, msg)
-	if err == nil || msg.IsDelivered() {
-		// The server accepted the message; a failed RSET or QUIT after
-		// that must not make the outbox send it twice.
+	err = s.deliver(ctx, msg)
+	if err == nil {
 		return nil
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = fmt.Errorf("%w: %w", ctxErr, err)
 	}
 	return s.classify(fmt.Errorf("server %s: %w", net.JoinHostPort(s.host, strconv.Itoa(s.port)), err))
+}
+
+// deliver sends msg over a session from the pool. A session that had
+// carried messages before and turns out to have died while idle is
+// replaced, and msg sent again: the server never started on it. A new
+// session's failure is the message's, and so is the failure of the last
+// idle session that the pool could hand out.
+func (s *Sender) deliver(ctx context.Context, msg *gomail.Msg) error {
+	for attempt := 1; ; attempt++ {
+		c, reused, err := s.pool.get(ctx, s.dial)
+		if err != nil {
+			return err
+		}
+		err = c.mail.SendWithSMTPClient(c.smtp, msg)
+		open := c.unbind()
+		if err == nil && open {
+			c.used++
+			s.pool.put(c)
+			return nil
+		}
+		s.pool.discard(c)
+		if err == nil || msg.IsDelivered() {
+			// The server accepted the message; a failed RSET, or a
+			// context ending, after that must not make the outbox
+			// send it twice.
+			return nil
+		}
+		if !reused || !diedIdle(err) || ctx.Err() != nil || attempt > s.pool.max {
+			return fmt.Errorf("send failed: %w", err)
+		}
+	}
+}
+
+// diedIdle reports whether err is a session's failure to start a message
+// because the server had closed it: no reply, or 421 (closing the
+// transmission channel), to the message's first command.
+func diedIdle(err error) bool {
+	var se *gomail.SendError
+	if !errors.As(err, &se) || (se.Reason != gomail.ErrSMTPMailFrom && se.Reason != gomail.ErrConnCheck) {
+		return false
+	}
+	code := se.ErrorCode()
+	return code == 0 || code == 421
+}
+
+// Close ends the idle sessions with QUIT; a session in use ends when its
+// message is done. The Sender remains usable, one session per message.
+func (s *Sender) Close() error {
+	s.pool.close()
+	return nil
 }
 
 // compose builds the message. Its Message-ID derives from the outbox ID, so
@@ -299,13 +402,17 @@ func domain(addr string) string {
 	return addr[strings.LastIndexByte(addr, '@')+1:]
 }
 
-// clientOptions configures go-mail for one session.
+// clientOptions configures go-mail for one session. go-mail sends RSET
+// after each message, so that the next starts from a clean state.
 func (s *Sender) clientOptions(dial gomail.DialContextFunc) []gomail.Option {
 	opts := []gomail.Option{
 		gomail.WithPort(s.port),
 		gomail.WithTimeout(s.timeout),
 		gomail.WithTLSConfig(s.tlsConfig),
 		gomail.WithDialContextFunc(dial),
+		// checkConn's NOOP before every message would cost a round
+		// trip; a session that died while idle shows at MAIL instead.
+		gomail.WithoutNoop(),
 	}
 	switch {
 	case s.implicitTLS:
@@ -326,44 +433,42 @@ func (s *Sender) clientOptions(dial gomail.DialContextFunc) []gomail.Option {
 	return opts
 }
 
-// conn dials the one connection of a Send. It ties the connection to the
-// Send's ctx, which go-mail only applies to dialing, and closes it however
-// the session ends: go-mail leaves it open when the greeting or STARTTLS
-// fails.
-type conn struct {
-	ctx    context.Context
-	sender *Sender
-	nc     net.Conn
-	stop   func() bool
-}
-
-// dial is the go-mail DialContextFunc. dialCtx bounds the dial itself; the
-// connection lives until c.ctx ends or c.close.
-func (c *conn) dial(dialCtx context.Context, network, addr string) (net.Conn, error) {
-	var nc net.Conn
-	var err error
-	if c.sender.implicitTLS {
-		d := &tls.Dialer{Config: c.sender.tlsConfig}
-		nc, err = d.DialContext(dialCtx, network, addr)
-	} else {
-		var d net.Dialer
-		nc, err = d.DialContext(dialCtx, network, addr)
+// dial opens a session: connects, greets, starts TLS and authenticates.
+// The connection is bound to ctx from the start, since go-mail applies ctx
+// to nothing but the dial, and it leaves the connection open when the
+// greeting or STARTTLS fails.
+func (s *Sender) dial(ctx context.Context) (*session, error) {
+	c := &session{opened: s.now()}
+	c.lastUsed = c.opened
+	dialConn := func(dialCtx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := s.dialConn(dialCtx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c.nc = nc
+		c.bind(ctx)
+		return nc, nil
 	}
+	client, err := gomail.NewClient(s.host, s.clientOptions(dialConn)...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("go-mail client: %w", err)
 	}
-	c.nc = nc
-	c.stop = context.AfterFunc(c.ctx, func() { _ = nc.Close() })
-	return nc, nil
+	c.mail = client
+	if c.smtp, err = client.DialToSMTPClientWithContext(ctx); err != nil {
+		c.abort()
+		return nil, fmt.Errorf("dial failed: %w", err)
+	}
+	return c, nil
 }
 
-// close releases the connection; after go-mail's QUIT it is a no-op.
-func (c *conn) close() {
-	if c.nc == nil {
-		return
+// dialConn connects to the server; dialCtx bounds the dial itself.
+func (s *Sender) dialConn(dialCtx context.Context, network, addr string) (net.Conn, error) {
+	if s.implicitTLS {
+		d := &tls.Dialer{Config: s.tlsConfig}
+		return d.DialContext(dialCtx, network, addr)
 	}
-	c.stop()
-	_ = c.nc.Close()
+	var d net.Dialer
+	return d.DialContext(dialCtx, network, addr)
 }
 
 // classify marks 5xx replies permanent and removes the password from the

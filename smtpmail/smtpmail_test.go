@@ -59,13 +59,20 @@ type backend struct {
 	// rcptErr and dataErr, when set, are the replies to RCPT TO and to
 	// the end of DATA.
 	rcptErr, dataErr *smtp.SMTPError
+	// rcptErrTo, when set, are the replies to RCPT TO of the addresses
+	// it names.
+	rcptErrTo map[string]*smtp.SMTPError
 	// dataStarted and dataRelease, when set, stall DATA: the session
 	// signals dataStarted, then waits for dataRelease to close.
 	dataStarted chan struct{}
 	dataRelease chan struct{}
+	stallOnce   sync.Once // only the first DATA stalls
+	// discard, when set, makes the server count messages, not keep them.
+	discard bool
 
-	mu   sync.Mutex
-	mail []received
+	mu    sync.Mutex
+	mail  []received
+	count int
 }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -118,6 +125,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if s.be.rcptErr != nil {
 		return s.be.rcptErr
 	}
+	if err := s.be.rcptErrTo[to]; err != nil {
+		return err
+	}
 	s.cur.to = append(s.cur.to, to)
 	return nil
 }
@@ -128,8 +138,10 @@ func (s *session) Data(r io.Reader) error {
 		return err
 	}
 	if s.be.dataStarted != nil {
-		close(s.be.dataStarted)
-		<-s.be.dataRelease
+		s.be.stallOnce.Do(func() {
+			close(s.be.dataStarted)
+			<-s.be.dataRelease
+		})
 	}
 	if s.be.dataErr != nil {
 		return s.be.dataErr
@@ -137,7 +149,10 @@ func (s *session) Data(r io.Reader) error {
 	_, isTLS := s.conn.TLSConnectionState()
 	s.cur.data, s.cur.tls, s.cur.authAs = data, isTLS, s.authAs
 	s.be.mu.Lock()
-	s.be.mail = append(s.be.mail, s.cur)
+	s.be.count++
+	if !s.be.discard {
+		s.be.mail = append(s.be.mail, s.cur)
+	}
 	s.be.mu.Unlock()
 	return nil
 }
@@ -152,6 +167,9 @@ type serverOpts struct {
 	// hangUpAfterData drops each connection right after the server
 	// accepts a message, before the client's RSET and QUIT.
 	hangUpAfterData bool
+	// conns, when set, records every connection and what the client said
+	// on it (in clear text only, beneath any TLS).
+	conns *connLog
 }
 
 // hangUpListener hands out connections that close themselves once the
@@ -178,7 +196,7 @@ func (c hangUpConn) Write(p []byte) (int, error) {
 
 // startServer runs an SMTP server on loopback until the test ends and
 // returns its host:port.
-func startServer(t *testing.T, be *backend, o serverOpts) string {
+func startServer(t testing.TB, be *backend, o serverOpts) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -187,6 +205,9 @@ func startServer(t *testing.T, be *backend, o serverOpts) string {
 	addr := l.Addr().String()
 	if o.hangUpAfterData {
 		l = hangUpListener{l}
+	}
+	if o.conns != nil {
+		l = loggingListener{l, o.conns}
 	}
 	if o.implicitTLS != nil {
 		l = tls.NewListener(l, o.implicitTLS)
@@ -215,7 +236,7 @@ type testPKI struct {
 	roots  *x509.CertPool
 }
 
-func newPKI(t *testing.T) testPKI {
+func newPKI(t testing.TB) testPKI {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -251,6 +272,9 @@ func newPKI(t *testing.T) testPKI {
 
 var created = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
+// fixedClock is a clock that stands still: no session idles or ages.
+func fixedClock() time.Time { return created }
+
 func emailMessage() latchkey.Message {
 	return latchkey.Message{
 		ID:        "msg_01HXYZ",
@@ -265,7 +289,7 @@ func emailMessage() latchkey.Message {
 	}
 }
 
-func newSender(t *testing.T, cfg smtpmail.Config) *smtpmail.Sender {
+func newSender(t testing.TB, cfg smtpmail.Config) *smtpmail.Sender {
 	t.Helper()
 	if cfg.From == "" {
 		cfg.From = "Latchkey <" + sender + ">"
@@ -273,10 +297,14 @@ func newSender(t *testing.T, cfg smtpmail.Config) *smtpmail.Sender {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 20 * time.Second // a safety net; no test waits for it
 	}
+	if cfg.Now == nil {
+		cfg.Now = fixedClock
+	}
 	s, err := smtpmail.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
@@ -699,11 +727,16 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"unparsable URL", smtpmail.Config{URL: "smtp://mailer:" + password + "@mail.example.com:5 87"}, "not valid"},
 		{"bad sender", smtpmail.Config{URL: "smtp://mail.example.com:587", From: "Latchkey"}, "sender"},
 		{"negative timeout", smtpmail.Config{URL: "smtp://mail.example.com:587", Timeout: -time.Second}, "negative"},
+		{"negative connections", smtpmail.Config{URL: "smtp://mail.example.com:587", MaxConnections: -1}, "negative"},
+		{"no clock", smtpmail.Config{URL: "smtp://mail.example.com:587", Now: nil}, "Now is nil"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.cfg.From == "" {
 				tt.cfg.From = sender
+			}
+			if tt.name != "no clock" {
+				tt.cfg.Now = fixedClock
 			}
 			_, err := smtpmail.New(tt.cfg)
 			if err == nil {
@@ -719,7 +752,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
-	if _, err := smtpmail.New(smtpmail.Config{URL: "smtp://mail.example.com:587"}); err == nil {
+	if _, err := smtpmail.New(smtpmail.Config{URL: "smtp://mail.example.com:587", Now: fixedClock}); err == nil {
 		t.Error("New accepted an empty sender")
 	}
 }
@@ -733,7 +766,7 @@ func TestNewAcceptsGoodConfig(t *testing.T) {
 		"smtps://" + url.UserPassword(user, password).String() + "@mail.example.com:465",
 		"smtp://[::1]:2525?starttls=off",
 	} {
-		if _, err := smtpmail.New(smtpmail.Config{URL: raw, From: "Latchkey <" + sender + ">"}); err != nil {
+		if _, err := smtpmail.New(smtpmail.Config{URL: raw, From: "Latchkey <" + sender + ">", Now: fixedClock}); err != nil {
 			t.Errorf("New(%s): %v", raw, err)
 		}
 	}
@@ -743,6 +776,7 @@ func Example() {
 	s, err := smtpmail.New(smtpmail.Config{
 		URL:  "smtp://mailer:secret@mail.example.com:587",
 		From: "Example Login <login@example.com>",
+		Now:  time.Now,
 	})
 	fmt.Println(s.Name(), err)
 	// Output: smtp <nil>

@@ -14,6 +14,11 @@
 // Timeout and 429 Too Many Requests: it has refused the message itself.
 // Other statuses, network errors and timeouts are temporary, and the outbox
 // retries them.
+//
+// Unless Config.HTTPClient says otherwise, requests go over connections kept
+// alive between messages: as many as the outbox sends at once stay open,
+// each closed after 30 seconds unused or by Close, and every response is
+// read to its end so that its connection can carry the next request.
 package webhook
 
 import (
@@ -26,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -86,7 +92,7 @@ type Config struct {
 	// 32 bytes, used as the key as it is.
 	Secret string
 	// HTTPClient makes the requests; nil means a client with a 30s
-	// timeout.
+	// timeout that keeps connections alive between messages.
 	HTTPClient *http.Client
 	// Now gives the webhook-timestamp. Required.
 	Now func() time.Time
@@ -121,7 +127,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: defaultTimeout}
+		client = newHTTPClient()
 	}
 	return &Sender{url: u.String(), safeURL: safeURL(u), key: key, client: client, now: cfg.Now}, nil
 }
@@ -151,6 +157,49 @@ func decodeSecret(secret string) ([]byte, error) {
 		return nil, fmt.Errorf("webhook: the secret is %d bytes; use at least %d, or a whsec_ secret", len(secret), minRawSecretBytes)
 	}
 	return []byte(secret), nil
+}
+
+// Connection reuse. Go's default transport keeps 2 idle connections per
+// host and closes the others after each burst of messages, so that the
+// next burst pays for TCP and TLS handshakes again.
+const (
+	// maxIdlePerHost keeps as many connections as the outbox delivers
+	// messages at once (32).
+	maxIdlePerHost = 32
+	// idleConnTimeout closes a kept connection unused this long, before a
+	// load balancer on the way (commonly at 60s) drops it.
+	idleConnTimeout = 30 * time.Second
+)
+
+// newHTTPClient is the client used when the Config gives none: Go's
+// default transport settings, but keeping enough connections alive for
+// the outbox's concurrency.
+func newHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Timeout: defaultTimeout, Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
+}
+
+// drainClose reads what is left of a response body, up to maxBody more,
+// and closes it: a connection goes back to the pool only once its
+// response has been read to the end.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxBody))
+	_ = body.Close()
+}
+
+// Close closes the idle kept connections, at shutdown.
+func (s *Sender) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
 }
 
 // Name identifies the provider.
@@ -197,7 +246,7 @@ func (s *Sender) Send(ctx context.Context, m latchkey.Message) error {
 	if err != nil {
 		return fmt.Errorf("send the request: %w", s.redact(err))
 	}
-	defer resp.Body.Close()
+	defer drainClose(resp.Body)
 	return result(resp)
 }
 

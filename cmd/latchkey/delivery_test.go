@@ -266,3 +266,104 @@ func TestServeWarnsOfChannelsWithoutAProvider(t *testing.T) {
 		t.Errorf("a server with both providers warns:\n%s", logs)
 	}
 }
+
+// TestSMTPSessionReusedAndEndedAtShutdown sends two passcodes through one
+// SMTP connection, which the server ends with QUIT when it stops.
+func TestSMTPSessionReusedAndEndedAtShutdown(t *testing.T) {
+	smtpd := smtptest.Start(t)
+	proxy := startConnCounter(t, smtpd.Addr)
+	te := newTestEnv(t)
+	te.vars["LATCHKEY_EMAIL_PROVIDER"] = "smtp"
+	te.vars["LATCHKEY_SMTP_URL"] = "smtp://" + proxy.addr + "?starttls=off"
+	te.vars["LATCHKEY_EMAIL_FROM"] = "Latchkey <login@latchkey.example>"
+	creds := te.createApp("--name", "Mailer", "--redirect-uri", "http://localhost:8080/complete")
+	te.noResendCooldown(creds.AppID)
+	base, stop := te.start("serve")
+	cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: base + "/oidc/token"}
+	a := api{t: t, base: base, http: cc.Client(context.Background())}
+	for i, email := range []string{"one@example.com", "two@example.com"} {
+		a.mustPost("/cis/v1/users", map[string]any{"email": email}, http.StatusCreated)
+		a.mustPost("/cis/v1/auth/otp/send", map[string]any{"channel": "email", "identifier": email, "identifier_type": "email"}, http.StatusOK)
+		smtpd.Wait(t, i+1, 15*time.Second)
+	}
+	if n := proxy.accepted(); n != 1 {
+		t.Errorf("the mail server saw %d connections for 2 messages, want 1", n)
+	}
+	stop()
+	// Shutdown waits for the mail server's answer to QUIT, which the
+	// proxy saw go by first.
+	if !proxy.saidQUIT() {
+		t.Error("the server stopped without ending its SMTP session with QUIT")
+	}
+	select {
+	case <-proxy.clientDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the SMTP connection was still open after the server stopped")
+	}
+}
+
+// connCounter is a TCP proxy that counts the connections made through it
+// and keeps what clients send.
+type connCounter struct {
+	addr       string
+	clientDone chan struct{} // one token per client that hung up
+	mu         sync.Mutex
+	n          int
+	sent       strings.Builder
+}
+
+func startConnCounter(t *testing.T, target string) *connCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &connCounter{addr: ln.Addr().String(), clientDone: make(chan struct{}, 100)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.n++
+			p.mu.Unlock()
+			go p.relay(c, target)
+		}
+	}()
+	return p
+}
+
+// relay copies both ways between a client and the target until the client
+// hangs up.
+func (p *connCounter) relay(c net.Conn, target string) {
+	defer c.Close()
+	up, err := net.Dial("tcp", target)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	go func() { _, _ = io.Copy(c, up) }()
+	_, _ = io.Copy(io.MultiWriter(p, up), c) // p first: kept before the server can answer
+	p.clientDone <- struct{}{}
+}
+
+// Write keeps what a client sent.
+func (p *connCounter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent.Write(b)
+}
+
+func (p *connCounter) accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+func (p *connCounter) saidQUIT() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Contains(p.sent.String(), "QUIT\r\n")
+}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/config"
@@ -34,6 +36,9 @@ func (s *system) senders(e env) (map[latchkey.Channel][]delivery.Sender, error) 
 				return nil, err
 			}
 			out[c.channel] = append(out[c.channel], sender)
+			if closer, ok := sender.(io.Closer); ok {
+				s.closers = append(s.closers, closer)
+			}
 		}
 	}
 	return out, nil
@@ -51,7 +56,7 @@ func (s *system) newSender(p *config.Provider, e env) (delivery.Sender, error) {
 	case "devinbox":
 		return delivery.DevInbox{Store: s.store, Rand: e.rand}, nil
 	case "smtp":
-		sender, err := smtpmail.New(smtpmail.Config{URL: p.SMTPURL, From: p.EmailFrom})
+		sender, err := smtpmail.New(smtpmail.Config{URL: p.SMTPURL, From: p.EmailFrom, MaxConnections: p.SMTPMaxConnections, Now: e.now})
 		return sender, named("SMTP_URL or "+p.Prefix+"EMAIL_FROM", err)
 	case "sendgrid":
 		sender, err := sendgrid.New(sendgrid.Config{APIKey: p.SendGridKey, APIURL: p.SendGridURL, From: p.EmailFrom})
@@ -87,4 +92,15 @@ func (s *system) warnMissingProviders() {
 				c.channel, c.channel, c.variable, c.kinds), "variable", c.variable)
 		}
 	}
+}
+
+// closeSenders ends the providers' kept connections (pooled SMTP sessions,
+// idle HTTP connections), once the outbox has stopped using them.
+func (s *system) closeSenders() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c.Close())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
 }

@@ -43,7 +43,10 @@ type system struct {
 	sessions *sessions.Service
 	login    *login.Service
 	outbox   *delivery.Worker
-	oauth    *oauth2.Server
+	// closers are the providers holding connections open between
+	// messages.
+	closers []io.Closer
+	oauth   *oauth2.Server
 	// tel is what a server reports on itself; nil for the other commands.
 	tel      *telemetry
 	tenantID string
@@ -163,7 +166,11 @@ func (s *system) init(ctx context.Context, e env) error {
 	return nil
 }
 
-func (s *system) Close() error { return s.store.Close() }
+// Close releases the providers' connections, then the store. The outbox
+// must have stopped.
+func (s *system) Close() error {
+	return errors.Join(s.closeSenders(), s.store.Close())
+}
 
 // migratingStore is a store that can bring its schema up to date; both
 // databases are.
