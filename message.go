@@ -34,7 +34,9 @@ type Message struct {
 	Provider  string // the provider that delivered it
 	CreatedAt time.Time
 	// NextAttemptAt is when the message is next due; a claimed message
-	// has it moved forward by the claim's lease.
+	// has it moved forward by the claim's lease, and a message handed
+	// straight to the worker of the node that queued it is written with
+	// that lease already taken (ChallengeStore.CreateChallenge).
 	NextAttemptAt time.Time
 	// ExpiresAt is when the code inside stops being useful: an undelivered
 	// message is given up then.
@@ -47,6 +49,13 @@ type Message struct {
 	// Suppressed marks a decoy's message: the same work as a real one,
 	// delivered to no one, and recorded as MessageSuppressed.
 	Suppressed bool
+}
+
+// MessageUpdate is one change of OutboxStore.UpdateMessages: the message
+// with this ID, changed by Update.
+type MessageUpdate struct {
+	ID     string
+	Update func(*Message) error
 }
 
 // OutboxBacklog is what waits in the outbox: the messages still queued,

@@ -137,6 +137,14 @@ type ChallengeStore interface {
 	// those counters. An error from spend.Update aborts it all (no
 	// challenge, no message, the previous challenge still live) and is
 	// returned as is. ErrConflict if c.ID or c.CodeHash is taken.
+	//
+	// msg is written as given. A msg whose NextAttemptAt lies after its
+	// CreatedAt is written already claimed, exactly as ClaimMessages
+	// would leave it with leaseUntil = NextAttemptAt (a claim changes
+	// nothing else: not Attempts, not Status): the node that commits a
+	// send delivers it straight away under that lease, with no claim
+	// of its own, and if that node dies the message is claimed by
+	// another once the lease has passed.
 	CreateChallenge(ctx context.Context, c Challenge, msg *Message, spend *CounterUpdate) error
 	// GetLiveChallenge returns the unconsumed challenge of this app, kind
 	// and subject (expired or not), or ErrNotFound.
@@ -220,6 +228,13 @@ type OutboxStore interface {
 	// leaves the queued status has its content (text, HTML, subject)
 	// erased.
 	UpdateMessage(ctx context.Context, id string, update func(*Message) error) (Message, error)
+	// UpdateMessages applies each of updates to its message as
+	// UpdateMessage does, all in one transaction, so that the outcomes of
+	// many deliveries cost one write. It returns the messages as written,
+	// in the order of updates, leaving out those that do not exist. An
+	// update's error aborts them all and is returned as is. IDs must be
+	// distinct.
+	UpdateMessages(ctx context.Context, updates []MessageUpdate) ([]Message, error)
 	// ListMessages returns up to limit messages, newest first, optionally
 	// only those with the given status, without their content.
 	ListMessages(ctx context.Context, status MessageStatus, limit int) ([]Message, error)

@@ -3,8 +3,11 @@
 // providers.
 //
 // A send request writes its challenge and its message in one transaction and
-// answers at once; the Worker claims due messages (each by exactly one
-// worker, on any node), hands them to the channel's provider, and on failure
+// answers at once. The message is written already leased to the worker of
+// the node that made the send, and handed to it in memory (handoff.go);
+// the Worker also claims due messages (each by exactly one worker, on any
+// node): retries, and those no worker took. It hands each to the channel's
+// provider, and on failure
 // tries the fallback provider, then retries with exponential backoff and
 // jitter until the message succeeds, fails permanently, or outlives the code
 // it carries. A delivered or abandoned message loses its content, so no code
@@ -17,7 +20,8 @@
 // and before the outcome was recorded leaves it to be sent again. Stop
 // ends a worker gracefully: it claims nothing more, lets the deliveries in
 // flight finish, releases those that outlast its bound, and records every
-// outcome whatever the state of the caller's context.
+// outcome whatever the state of the caller's context. Outcomes are written
+// in batches (outcomes.go): under load, one transaction records many.
 package delivery
 
 import (
@@ -97,6 +101,16 @@ type Worker struct {
 	// recorded is told of every outcome recorded (WorkerConfig.Recorded).
 	recorded func(latchkey.Message)
 
+	// Handoffs (handoff.go): taken while accepting, each with a place
+	// of the maxHandoffs reserved until its delivery ends.
+	handoffs  chan latchkey.Message
+	reserved  atomic.Int64
+	accepting atomic.Bool
+	// outcomes waiting to be recorded (outcomes.go), and how many
+	// batches were written.
+	outcomes recorder
+	batches  atomic.Int64
+
 	// Stopping: Stop closes quit, then abandon if its wait ends first;
 	// Run closes done when it returns.
 	running   atomic.Bool
@@ -136,7 +150,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	return &Worker{
 		store: cfg.Store, senders: openSealed(cfg.Keyring, cfg.Senders), log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
 		quit: make(chan struct{}), abandon: make(chan struct{}), done: make(chan struct{}), renewal: leaseRenewal,
-		recorded: cfg.Recorded,
+		recorded: cfg.Recorded, handoffs: make(chan latchkey.Message, maxHandoffs),
 		jitter: func(d time.Duration) time.Duration {
 			jmu.Lock()
 			defer jmu.Unlock()
@@ -171,6 +185,14 @@ func (w *Worker) Run(ctx context.Context) {
 			cancel()
 		case <-sendCtx.Done():
 		}
+	}()
+	stopTaking, taken := make(chan struct{}), make(chan struct{})
+	go func() { w.takeHandoffs(sendCtx, stopTaking); close(taken) }()
+	w.accepting.Store(true)
+	defer func() {
+		w.accepting.Store(false)
+		close(stopTaking)
+		<-taken
 	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -207,8 +229,8 @@ func (w *Worker) claimable() bool {
 	}
 }
 
-// Stop makes Run claim nothing more and waits for the deliveries in
-// flight to end. If ctx ends first, their provider calls are cancelled
+// Stop makes Run claim and take nothing more and waits for the deliveries
+// in flight (those handed over included) to end. If ctx ends first, their provider calls are cancelled
 // and each message is released for another attempt at once, by whichever
 // node claims it next; Stop still waits for those outcomes to be recorded,
 // which takes at most the database deadline. Stop returns at once when Run
@@ -259,8 +281,8 @@ func (w *Worker) runOnce(ctx, sendCtx context.Context) (int, error) {
 // instead.
 func (w *Worker) deliver(ctx context.Context, m latchkey.Message, held *leases) {
 	record := func(provider string, sendErr error, permanent bool) {
-		held.drop(m.ID)
 		w.record(context.WithoutCancel(ctx), m, provider, sendErr, permanent)
+		held.drop(m.ID)
 	}
 	if !w.now().Before(m.ExpiresAt) {
 		record("", errors.New("the code expired before the message could be delivered"), true)
@@ -290,50 +312,6 @@ func (w *Worker) deliver(ctx context.Context, m latchkey.Message, held *leases) 
 		permanent = permanent && IsPermanent(err)
 	}
 	record("", errors.Join(errs...), permanent)
-}
-
-// record writes a delivery attempt's outcome: sent; queued again after a
-// backoff; or failed, when the failure is permanent, attempts are used up or
-// the code has expired.
-func (w *Worker) record(ctx context.Context, m latchkey.Message, provider string, sendErr error, permanent bool) {
-	now := w.now()
-	updated, err := w.store.UpdateMessage(ctx, m.ID, func(x *latchkey.Message) error {
-		x.Attempts++
-		switch {
-		case sendErr == nil && x.Suppressed:
-			x.Status, x.SentAt, x.LastError = latchkey.MessageSuppressed, now, ""
-		case sendErr == nil:
-			x.Status, x.Provider, x.SentAt, x.LastError = latchkey.MessageSent, provider, now, ""
-		case permanent || x.Attempts >= MaxAttempts:
-			x.Status, x.LastError = latchkey.MessageFailed, sendErr.Error()
-		default:
-			x.LastError = sendErr.Error()
-			x.NextAttemptAt = now.Add(w.backoff(x.Attempts))
-			if !x.NextAttemptAt.Before(x.ExpiresAt) {
-				x.Status = latchkey.MessageFailed
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		w.log.Error("outbox: record delivery", "message_id", m.ID, "err", err)
-		return
-	}
-	attrs := []any{"message_id", updated.ID, "channel", updated.Channel, "to", Mask(updated.To),
-		"status", updated.Status, "attempts", updated.Attempts}
-	switch updated.Status {
-	case latchkey.MessageSent:
-		w.log.Info("message sent", append(attrs, "provider", updated.Provider)...)
-	case latchkey.MessageSuppressed:
-		w.log.Info("message suppressed", attrs...)
-	case latchkey.MessageFailed:
-		w.log.Error("message failed", append(attrs, "reason", updated.LastError)...)
-	default:
-		w.log.Warn("message delivery will be retried", append(attrs, "reason", updated.LastError, "next_attempt_at", updated.NextAttemptAt)...)
-	}
-	if w.recorded != nil {
-		w.recorded(updated)
-	}
 }
 
 // backoff is the wait before attempt n+1: exponential with jitter.

@@ -40,7 +40,14 @@ func (w *Worker) hold(msgs []latchkey.Message) *leases {
 	return l
 }
 
-// drop stops renewing a message's lease, before its outcome is recorded.
+// add starts renewing the lease of m, just handed over.
+func (l *leases) add(m latchkey.Message) {
+	l.mu.Lock()
+	l.held[m.ID] = m.NextAttemptAt
+	l.mu.Unlock()
+}
+
+// drop stops renewing a message's lease, once its outcome is recorded.
 func (l *leases) drop(id string) {
 	l.mu.Lock()
 	delete(l.held, id)
@@ -67,8 +74,10 @@ func (l *leases) renewEvery(d time.Duration) {
 	}
 }
 
-// renew moves every held lease to Lease from now. A failed renewal is
-// tried again at the next tick; the lease left has room for two.
+// renew moves every held lease to Lease from now, all in one transaction.
+// A lease that changed meanwhile (its outcome recorded) is left alone and
+// no longer held. A failed renewal is tried again at the next tick; the
+// lease left has room for two.
 func (l *leases) renew() {
 	l.mu.Lock()
 	ids := make(map[string]time.Time, len(l.held))
@@ -76,26 +85,41 @@ func (l *leases) renew() {
 		ids[id] = until
 	}
 	l.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
 	until := l.w.now().Add(Lease)
+	gone := make(map[string]bool, len(ids))
+	updates := make([]latchkey.MessageUpdate, 0, len(ids))
 	for id, was := range ids {
-		_, err := l.w.store.UpdateMessage(context.Background(), id, func(m *latchkey.Message) error {
-			if m.Status != latchkey.MessageQueued || latchkey.Millis(m.NextAttemptAt) != latchkey.Millis(was) {
-				return errLeaseGone
+		updates = append(updates, latchkey.MessageUpdate{ID: id, Update: func(m *latchkey.Message) error {
+			gone[id] = m.Status != latchkey.MessageQueued || latchkey.Millis(m.NextAttemptAt) != latchkey.Millis(was)
+			if !gone[id] {
+				m.NextAttemptAt = until
 			}
-			m.NextAttemptAt = until
 			return nil
-		})
-		l.mu.Lock()
-		switch _, still := l.held[id]; {
-		case !still:
-		case err == nil:
-			l.held[id] = until
-		case errors.Is(err, errLeaseGone) || errors.Is(err, latchkey.ErrNotFound):
-			delete(l.held, id)
-		default:
-			l.w.log.Warn("outbox: renew a delivery's lease", "message_id", id, "err", err)
+		}})
+	}
+	written, err := l.w.store.UpdateMessages(context.Background(), updates)
+	if err != nil {
+		l.w.log.Warn("outbox: renew the leases of deliveries in flight", "messages", len(ids), "err", err)
+		return
+	}
+	renewed := make(map[string]bool, len(written))
+	for _, m := range written {
+		renewed[m.ID] = !gone[m.ID]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range ids {
+		if _, still := l.held[id]; !still {
+			continue
 		}
-		l.mu.Unlock()
+		if renewed[id] {
+			l.held[id] = until
+		} else {
+			delete(l.held, id)
+		}
 	}
 }
 

@@ -104,11 +104,8 @@ func (s *Service) sendLink(ctx context.Context, app latchkey.App, req *SendLink)
 	if req.Channel == latchkey.ChannelDirect {
 		c.Channel = latchkey.ChannelDirect
 	}
-	if err := s.cfg.Store.CreateChallenge(ctx, c, msg, spend); err != nil {
+	if err := s.createChallenge(ctx, c, msg, spend); err != nil {
 		return SentLink{}, err
-	}
-	if msg != nil {
-		s.cfg.Delivery.Notify()
 	}
 	out := SentLink{Message: "Email sent successfully", RequestID: c.RequestID}
 	if req.Channel == latchkey.ChannelDirect {

@@ -4,8 +4,9 @@
 // A send resolves the identifier to a user of the app (or, by the app's
 // policy, creates the user or answers for an unknown one exactly as for a
 // real one), makes a challenge, keeps only a keyed hash of its code, and
-// queues the message in the same transaction. Only the newest challenge of a
-// user is valid.
+// queues the message in the same transaction, already leased to this
+// node's outbox worker, which gets it in memory once the transaction
+// commits. Only the newest challenge of a user is valid.
 //
 // Authenticating a passcode counts the attempt and checks the code in one
 // atomic step, so concurrent guesses cannot outrun the failure limit; after
@@ -61,11 +62,15 @@ type Store interface {
 	latchkey.ChallengeStore
 }
 
-// Delivery is the outbox's front: whether a channel can deliver, and a nudge
-// when a message is queued.
+// Delivery is the outbox's front: whether a channel can deliver, and the
+// handover of a message queued (delivery.Worker).
 type Delivery interface {
 	Available(latchkey.Channel) bool
-	Notify()
+	// Handoff prepares msg, about to be queued, for this node's worker
+	// (leasing it to the worker when it can take it), and returns
+	// handed, to be called once the transaction writing msg has ended,
+	// with whether it committed.
+	Handoff(msg *latchkey.Message) (handed func(committed bool))
 }
 
 // Config configures a Service.
@@ -244,4 +249,17 @@ func (s *Service) finish(ctx context.Context, done *completion) (sessions.Tokens
 		return s.cfg.Sessions.Opened(ctx, done.auth, *done.opening)
 	}
 	return s.cfg.Sessions.AddToSession(ctx, done.auth)
+}
+
+// createChallenge writes a send's challenge with its message, if any,
+// which it hands to this node's outbox worker: leased to it in the same
+// transaction, and handed over once committed.
+func (s *Service) createChallenge(ctx context.Context, c latchkey.Challenge, msg *latchkey.Message, spend *latchkey.CounterUpdate) error {
+	if msg == nil {
+		return s.cfg.Store.CreateChallenge(ctx, c, nil, spend)
+	}
+	handed := s.cfg.Delivery.Handoff(msg)
+	err := s.cfg.Store.CreateChallenge(ctx, c, msg, spend)
+	handed(err == nil)
+	return err
 }

@@ -89,11 +89,8 @@ func (s *Service) sendOTP(ctx context.Context, app latchkey.App, req SendOTP) (S
 		// nothing is delivered.
 		c.CodeHash, msg = s.cfg.Keyring.Hash(otpPurpose, c.ID+":"+testSecret(*test)), nil
 	}
-	if err := s.cfg.Store.CreateChallenge(ctx, c, msg, spend); err != nil {
+	if err := s.createChallenge(ctx, c, msg, spend); err != nil {
 		return SentOTP{}, err
-	}
-	if msg != nil {
-		s.cfg.Delivery.Notify()
 	}
 	out := SentOTP{Message: "OTP sent", ApprovalData: req.ApprovalData, RequestID: c.RequestID}
 	if req.Channel == latchkey.ChannelDirect {

@@ -109,6 +109,70 @@ func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latch
 	return out, err
 }
 
+// UpdateMessages applies each update to its message in one transaction, in
+// two round trips: the messages read FOR UPDATE (in ID order, so that two
+// batches lock their rows in the same order), then their writes with the
+// COMMIT.
+func (s *Store) UpdateMessages(ctx context.Context, updates []latchkey.MessageUpdate) ([]latchkey.Message, error) {
+	if len(updates) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(updates))
+	for i, u := range updates {
+		ids[i] = u.ID
+	}
+	var (
+		found map[string]latchkey.Message
+		out   []latchkey.Message
+	)
+	read := func(b *pgx.Batch) {
+		found = make(map[string]latchkey.Message, len(updates))
+		b.Queue(selectMessage+"WHERE id = ANY($1) ORDER BY id FOR UPDATE", ids).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				m, err := scanMessage(rows)
+				if err != nil {
+					return err
+				}
+				found[m.ID] = m
+			}
+			return rows.Err()
+		})
+	}
+	err := s.inPipeline(ctx, read, func(*pgx.Conn) (*pgx.Batch, error) {
+		out = out[:0]
+		b := &pgx.Batch{}
+		for _, u := range updates {
+			m, ok := found[u.ID]
+			if !ok {
+				continue
+			}
+			if err := u.Update(&m); err != nil {
+				return nil, err
+			}
+			m.ID = u.ID
+			queueMessageUpdate(b, &m)
+			out = append(out, m)
+		}
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queueMessageUpdate queues the write of m's changeable fields, erasing
+// its content when it is no longer queued.
+func queueMessageUpdate(b *pgx.Batch, m *latchkey.Message) {
+	if m.Status != latchkey.MessageQueued {
+		m.Subject, m.Text, m.HTML, m.Sealed = "", "", "", nil
+	}
+	b.Queue(`UPDATE outbox SET subject = $1, body_text = $2, body_html = $3, sealed = $4, status = $5,
+		attempts = $6, last_error = $7, provider = $8, next_attempt_at = $9, sent_at = $10 WHERE id = $11`,
+		m.Subject, m.Text, m.HTML, bytesOrEmpty(m.Sealed), string(m.Status), m.Attempts, m.LastError, m.Provider,
+		ms(m.NextAttemptAt), ms(m.SentAt), m.ID)
+}
+
 // ListMessages returns messages, newest first, without their content.
 func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus, limit int) ([]latchkey.Message, error) {
 	query, args := selectMessage, []any{}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/latchkeyhq/latchkey"
@@ -75,25 +76,58 @@ func (s *Store) ClaimMessages(ctx context.Context, now, leaseUntil time.Time, li
 func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latchkey.Message) error) (latchkey.Message, error) {
 	var out latchkey.Message
 	err := s.inTx(ctx, func(tx *tx) error {
-		m, err := scanMessage(tx.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM outbox WHERE id = ?", id))
-		if err != nil {
-			return err
-		}
-		if err := update(&m); err != nil {
-			return err
-		}
-		if m.Status != latchkey.MessageQueued {
-			m.Subject, m.Text, m.HTML, m.Sealed = "", "", "", nil
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE outbox SET subject = ?, body_text = ?, body_html = ?, sealed = ?, status = ?,
-			attempts = ?, last_error = ?, provider = ?, next_attempt_at = ?, sent_at = ? WHERE id = ?`,
-			m.Subject, m.Text, m.HTML, bytesOrEmpty(m.Sealed), string(m.Status), m.Attempts, m.LastError, m.Provider,
-			ms(m.NextAttemptAt), ms(m.SentAt), id)
-		m.ID = id
-		out = m
-		return translate(err)
+		var err error
+		out, err = updateMessage(ctx, tx, id, update)
+		return err
 	})
 	return out, err
+}
+
+// UpdateMessages applies each update to its message, all in one
+// transaction.
+func (s *Store) UpdateMessages(ctx context.Context, updates []latchkey.MessageUpdate) ([]latchkey.Message, error) {
+	if len(updates) == 0 {
+		return nil, nil
+	}
+	var out []latchkey.Message
+	err := s.inTx(ctx, func(tx *tx) error {
+		out = out[:0]
+		for _, u := range updates {
+			m, err := updateMessage(ctx, tx, u.ID, u.Update)
+			if errors.Is(err, latchkey.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// updateMessage reads, changes and writes one message in tx.
+func updateMessage(ctx context.Context, tx *tx, id string, update func(*latchkey.Message) error) (latchkey.Message, error) {
+	m, err := scanMessage(tx.QueryRowContext(ctx, "SELECT "+messageColumns+" FROM outbox WHERE id = ?", id))
+	if err != nil {
+		return m, err
+	}
+	if err := update(&m); err != nil {
+		return m, err
+	}
+	if m.Status != latchkey.MessageQueued {
+		m.Subject, m.Text, m.HTML, m.Sealed = "", "", "", nil
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE outbox SET subject = ?, body_text = ?, body_html = ?, sealed = ?, status = ?,
+		attempts = ?, last_error = ?, provider = ?, next_attempt_at = ?, sent_at = ? WHERE id = ?`,
+		m.Subject, m.Text, m.HTML, bytesOrEmpty(m.Sealed), string(m.Status), m.Attempts, m.LastError, m.Provider,
+		ms(m.NextAttemptAt), ms(m.SentAt), id)
+	m.ID = id
+	return m, translate(err)
 }
 
 // ListMessages returns messages, newest first, without their content.

@@ -300,6 +300,13 @@ func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latch
 	})
 }
 
+// UpdateMessages runs the wrapped store's UpdateMessages through the hooks.
+func (s *Store) UpdateMessages(ctx context.Context, updates []latchkey.MessageUpdate) ([]latchkey.Message, error) {
+	return value(s, ctx, "UpdateMessages", func(ctx context.Context) ([]latchkey.Message, error) {
+		return s.Store.UpdateMessages(ctx, updates)
+	})
+}
+
 // ListMessages runs the wrapped store's ListMessages through the hooks.
 func (s *Store) ListMessages(ctx context.Context, status latchkey.MessageStatus, limit int) ([]latchkey.Message, error) {
 	return value(s, ctx, "ListMessages", func(ctx context.Context) ([]latchkey.Message, error) {

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -144,6 +146,84 @@ func testConcurrentClaims(t *testing.T, s latchkey.Store) {
 		if n != 1 {
 			t.Fatalf("message %s claimed %d times; want once", id, n)
 		}
+	}
+}
+
+// testHandedOffMessage checks a message written already claimed, as the
+// node that queues it for its own worker writes it: no other caller can
+// claim it before its lease ends, and any can after, with nothing else
+// changed.
+func testHandedOffMessage(t *testing.T, s latchkey.Store) {
+	app := mustCreateApp(t, s, "Handoff")
+	lease := base.Add(15 * time.Second)
+	m := newMessage(app.ID)
+	m.NextAttemptAt = lease
+	mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:h"+m.ID, latchkey.KindOTP), &m, nil), "CreateChallenge")
+	if got, _ := s.ClaimMessages(ctx(), lease.Add(-time.Millisecond), lease.Add(time.Minute), 10); len(got) != 0 {
+		t.Fatalf("claimed %d messages handed off under a live lease; want none", len(got))
+	}
+	got, err := s.ClaimMessages(ctx(), lease, lease.Add(time.Minute), 10)
+	mustNoErr(t, err, "ClaimMessages after the lease")
+	if len(got) != 1 || got[0].ID != m.ID || got[0].Attempts != 0 || got[0].Status != latchkey.MessageQueued ||
+		string(got[0].Sealed) != string(m.Sealed) {
+		t.Fatalf("after the handoff's lease claimed %+v; want the message as written, no attempt counted", got)
+	}
+}
+
+// testUpdateMessages checks outcomes recorded together: each update
+// applied to its own message in one call, the results in order, a missing
+// message left out, and an update's error undoing every change.
+func testUpdateMessages(t *testing.T, s latchkey.Store) {
+	app := mustCreateApp(t, s, "Batch")
+	var ids []string
+	for range 3 {
+		m := newMessage(app.ID)
+		mustNoErr(t, s.CreateChallenge(ctx(), newChallenge(app.ID, "user:u"+m.ID, latchkey.KindOTP), &m, nil), "CreateChallenge")
+		ids = append(ids, m.ID)
+	}
+	set := func(status latchkey.MessageStatus, attempts int) func(*latchkey.Message) error {
+		return func(m *latchkey.Message) error {
+			m.Status, m.Attempts, m.LastError = status, m.Attempts+attempts, string(status)
+			return nil
+		}
+	}
+	boom := errors.New("boom")
+	_, err := s.UpdateMessages(ctx(), []latchkey.MessageUpdate{{ID: ids[0], Update: set(latchkey.MessageSent, 1)},
+		{ID: ids[1], Update: func(*latchkey.Message) error { return boom }}})
+	wantErr(t, err, boom, "UpdateMessages with a failing update")
+	if list, _ := s.ListMessages(ctx(), latchkey.MessageQueued, 10); len(list) != 3 {
+		t.Fatalf("after a failed batch %d messages are queued; want all 3, the batch undone", len(list))
+	}
+
+	got, err := s.UpdateMessages(ctx(), []latchkey.MessageUpdate{{ID: ids[2], Update: set(latchkey.MessageFailed, 1)},
+		{ID: "missing", Update: set(latchkey.MessageSent, 1)}, {ID: ids[0], Update: set(latchkey.MessageSent, 1)},
+		{ID: ids[1], Update: func(m *latchkey.Message) error {
+			m.Attempts, m.NextAttemptAt = 1, base.Add(time.Hour)
+			return nil
+		}}})
+	mustNoErr(t, err, "UpdateMessages")
+	if len(got) != 3 || got[0].ID != ids[2] || got[1].ID != ids[0] || got[2].ID != ids[1] {
+		t.Fatalf("UpdateMessages returned %+v; want the 3 existing messages in the order of the updates", got)
+	}
+	if got[0].Status != latchkey.MessageFailed || got[0].Sealed != nil || got[0].Text != "" ||
+		got[1].Status != latchkey.MessageSent || got[1].Attempts != 1 || got[2].Status != latchkey.MessageQueued ||
+		len(got[2].Sealed) == 0 {
+		t.Fatalf("UpdateMessages returned %+v; want each as written, content kept only while queued", got)
+	}
+	for _, want := range got {
+		stored, _ := s.ListMessages(ctx(), want.Status, 10)
+		if !slices.ContainsFunc(stored, func(m latchkey.Message) bool {
+			return m.ID == want.ID && m.Attempts == want.Attempts && m.NextAttemptAt.Equal(want.NextAttemptAt)
+		}) {
+			t.Fatalf("message %s is not stored as UpdateMessages returned it", want.ID)
+		}
+	}
+	if claimed, _ := s.ClaimMessages(ctx(), base.Add(time.Hour), base.Add(2*time.Hour), 10); len(claimed) != 1 ||
+		claimed[0].ID != ids[1] || len(claimed[0].Sealed) == 0 {
+		t.Fatalf("claimed %+v; want only the message still queued, with its content", claimed)
+	}
+	if none, err := s.UpdateMessages(ctx(), nil); err != nil || len(none) != 0 {
+		t.Fatalf("UpdateMessages of nothing = %v, %v", none, err)
 	}
 }
 

@@ -57,6 +57,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentRefresh", testConcurrentRefresh},
 		{"Outbox", testOutbox},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"HandedOffMessage", testHandedOffMessage},
+		{"UpdateMessages", testUpdateMessages},
 		{"OutboxBacklog", testOutboxBacklog},
 		{"DevInbox", testDevInbox},
 		{"Counters", testCounters},
