@@ -222,8 +222,15 @@ func (s *Store) AddDevMessage(ctx context.Context, m latchkey.DevMessage) error 
 // ListDevMessages returns captured messages, newest first; seq orders
 // messages captured in the same millisecond as SQLite's rowid does.
 func (s *Store) ListDevMessages(ctx context.Context, to string, limit int) ([]latchkey.DevMessage, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
-		FROM dev_messages WHERE $1 = '' OR recipient = $1 ORDER BY created_at DESC, seq DESC LIMIT $2`, to, sqlLimit(limit))
+	// Two statements, not "$1 = '' OR recipient = $1": a condition on a
+	// parameter keeps a generic plan off the recipient index.
+	query, args := `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
+		FROM dev_messages ORDER BY created_at DESC, seq DESC LIMIT $1`, []any{sqlLimit(limit)}
+	if to != "" {
+		query, args = `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
+		FROM dev_messages WHERE recipient = $1 ORDER BY created_at DESC, seq DESC LIMIT $2`, []any{to, sqlLimit(limit)}
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, translate(err)
 	}

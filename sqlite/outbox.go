@@ -181,8 +181,16 @@ func (s *Store) AddDevMessage(ctx context.Context, m latchkey.DevMessage) error 
 
 // ListDevMessages returns captured messages, newest first.
 func (s *Store) ListDevMessages(ctx context.Context, to string, limit int) ([]latchkey.DevMessage, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
-		FROM dev_messages WHERE ? = '' OR recipient = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`, to, to, limit)
+	// Two statements, not "? = '' OR recipient = ?": a condition on a
+	// parameter keeps the planner off the recipient index, and the inbox
+	// of a busy dev server is read per recipient on every login.
+	query, args := `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
+		FROM dev_messages ORDER BY created_at DESC, rowid DESC LIMIT ?`, []any{limit}
+	if to != "" {
+		query, args = `SELECT id, app_id, channel, recipient, subject, body_text, body_html, created_at
+		FROM dev_messages WHERE recipient = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`, []any{to, limit}
+	}
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
