@@ -33,7 +33,7 @@ func (s *signalSender) Send(_ context.Context, m latchkey.Message) error {
 
 // handoffer is the worker's handover of a message queued on its node.
 type handoffer interface {
-	Handoff(*latchkey.Message) func(committed bool)
+	Handoff(context.Context, *latchkey.Message) func(committed bool)
 }
 
 // BenchmarkQueueAndDeliver is the outbox's part of an email login, on a
@@ -88,7 +88,7 @@ func BenchmarkQueueAndDeliver(b *testing.B) {
 				Channel: latchkey.ChannelEmail, CodeHash: []byte(id), CreatedAt: at, ExpiresAt: m.ExpiresAt}
 			handed := func(bool) { w.Notify() }
 			if h, ok := any(w).(handoffer); ok {
-				handed = h.Handoff(&m)
+				handed = h.Handoff(context.Background(), &m)
 			}
 			arrived := make(chan struct{})
 			sender.waiting.Store(id, arrived)

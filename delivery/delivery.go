@@ -100,10 +100,13 @@ type Worker struct {
 	renewal time.Duration // how often the leases of deliveries in flight are renewed
 	// recorded is told of every outcome recorded (WorkerConfig.Recorded).
 	recorded func(latchkey.Message)
+	// carry gives a handed-off delivery what it needs of the context of the
+	// request that queued it (WorkerConfig.Carry).
+	carry func(from, into context.Context) context.Context
 
 	// Handoffs (handoff.go): taken while accepting, each with a place
 	// of the maxHandoffs reserved until its delivery ends.
-	handoffs  chan latchkey.Message
+	handoffs  chan handoff
 	reserved  atomic.Int64
 	accepting atomic.Bool
 	// outcomes waiting to be recorded (outcomes.go), and how many
@@ -139,6 +142,12 @@ type WorkerConfig struct {
 	// SentAt), suppressed, failed, or still queued for a retry. It is the
 	// one place deliveries are observed (package metrics counts them).
 	Recorded func(latchkey.Message)
+	// Carry, when set, gives the delivery of a message handed over by the
+	// request that queued it (handoff.go) what it needs of that request's
+	// context, which has ended by then: package tracing carries its span,
+	// so that the provider's call is a child of the send's. It must take
+	// values only, never the request's deadline or cancellation.
+	Carry func(from, into context.Context) context.Context
 }
 
 // NewWorker returns a Worker.
@@ -150,7 +159,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	return &Worker{
 		store: cfg.Store, senders: openSealed(cfg.Keyring, cfg.Senders), log: cfg.Log, now: cfg.Now, wake: make(chan struct{}, 1),
 		quit: make(chan struct{}), abandon: make(chan struct{}), done: make(chan struct{}), renewal: leaseRenewal,
-		recorded: cfg.Recorded, handoffs: make(chan latchkey.Message, maxHandoffs),
+		recorded: cfg.Recorded, handoffs: make(chan handoff, maxHandoffs), carry: cfg.Carry,
 		jitter: func(d time.Duration) time.Duration {
 			jmu.Lock()
 			defer jmu.Unlock()

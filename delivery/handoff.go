@@ -27,13 +27,21 @@ import (
 // maxHandoffs bounds the messages handed over and not yet delivered.
 const maxHandoffs = 256
 
+// handoff is a message handed over, with the context of the request that
+// queued it, for WorkerConfig.Carry.
+type handoff struct {
+	m      latchkey.Message
+	origin context.Context
+}
+
 // Handoff prepares m, a message about to be queued, for this worker: when
 // the worker can take it, m is leased (its NextAttemptAt moved to Lease from
 // now), to be written so. The caller must call handed once the transaction
 // that writes m has ended, saying whether it committed: a committed message
 // is then delivered straight away, by a handoff or (when the worker could
-// not take it) by a nudge to claim it.
-func (w *Worker) Handoff(m *latchkey.Message) (handed func(committed bool)) {
+// not take it) by a nudge to claim it. ctx is the request's: its values,
+// not its deadline, go with the delivery (WorkerConfig.Carry).
+func (w *Worker) Handoff(ctx context.Context, m *latchkey.Message) (handed func(committed bool)) {
 	if !w.reserve() {
 		return w.nudge
 	}
@@ -43,7 +51,7 @@ func (w *Worker) Handoff(m *latchkey.Message) (handed func(committed bool)) {
 			w.reserved.Add(-1)
 			return
 		}
-		w.handoffs <- *m // a place is reserved: never waits
+		w.handoffs <- handoff{m: *m, origin: ctx} // a place is reserved: never waits
 	}
 }
 
@@ -76,28 +84,37 @@ func (w *Worker) takeHandoffs(ctx context.Context, stop <-chan struct{}) {
 	defer held.stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	start := func(m latchkey.Message) {
-		held.add(m)
+	start := func(h handoff) {
+		held.add(h.m)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer w.reserved.Add(-1)
-			w.deliver(ctx, m, held)
+			w.deliver(w.carried(h.origin, ctx), h.m, held)
 		}()
 	}
 	for {
 		select {
-		case m := <-w.handoffs:
-			start(m)
+		case h := <-w.handoffs:
+			start(h)
 		case <-stop:
 			for {
 				select {
-				case m := <-w.handoffs:
-					start(m)
+				case h := <-w.handoffs:
+					start(h)
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+// carried is ctx, the worker's, with what WorkerConfig.Carry takes from
+// the context of the request that queued the message.
+func (w *Worker) carried(origin, ctx context.Context) context.Context {
+	if w.carry == nil || origin == nil {
+		return ctx
+	}
+	return w.carry(origin, ctx)
 }

@@ -51,19 +51,24 @@ type handoffEnv struct {
 }
 
 // newHandoff returns a running worker on a counting store whose batched
-// writes wait for gate when it is not nil.
-func newHandoff(t *testing.T, gate chan struct{}, s delivery.Sender) *handoffEnv {
+// writes wait for gate when it is not nil; configure changes the worker's
+// configuration first.
+func newHandoff(t *testing.T, gate chan struct{}, s delivery.Sender, configure ...func(*delivery.WorkerConfig)) *handoffEnv {
 	t.Helper()
 	o := newOutbox(t, s)
 	h := &handoffEnv{outboxEnv: o, counted: &countingStore{OutboxStore: o.store, gate: gate, entered: make(chan struct{})},
 		runDone: make(chan struct{})}
-	o.worker = delivery.NewWorker(delivery.WorkerConfig{Store: h.counted, Log: slog.New(slog.NewTextHandler(o.logs, nil)),
+	cfg := delivery.WorkerConfig{Store: h.counted, Log: slog.New(slog.NewTextHandler(o.logs, nil)),
 		Now: o.clock.Now, Rand: rand.Reader, Senders: map[latchkey.Channel][]delivery.Sender{latchkey.ChannelEmail: {s}},
 		Recorded: func(m latchkey.Message) {
 			h.mu.Lock()
 			h.recorded = append(h.recorded, m)
 			h.mu.Unlock()
-		}})
+		}}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	o.worker = delivery.NewWorker(cfg)
 	delivery.SetLeaseRenewal(o.worker, time.Hour) // no renewal writes unless a test asks
 	go func() { o.worker.Run(context.Background()); close(h.runDone) }()
 	t.Cleanup(func() { o.worker.Stop(context.Background()); <-h.runDone })
@@ -75,9 +80,15 @@ func newHandoff(t *testing.T, gate chan struct{}, s delivery.Sender) *handoffEnv
 // send's transaction, and handed over once it commits.
 func (h *handoffEnv) send(text string) latchkey.Message {
 	h.t.Helper()
+	return h.sendFrom(context.Background(), text)
+}
+
+// sendFrom is send by a request whose context is ctx.
+func (h *handoffEnv) sendFrom(ctx context.Context, text string) latchkey.Message {
+	h.t.Helper()
 	h.clock.Advance(time.Millisecond) // a fresh ID
 	var handed func(bool)
-	m := h.queueMessage(text, 10*time.Minute, nil, func(m *latchkey.Message) { handed = h.worker.Handoff(m) })
+	m := h.queueMessage(text, 10*time.Minute, nil, func(m *latchkey.Message) { handed = h.worker.Handoff(ctx, m) })
 	handed(true)
 	return m
 }
@@ -181,7 +192,7 @@ func TestAHandoffAfterStopIsClaimedAfterItsLease(t *testing.T) {
 	h := newHandoff(t, nil, s)
 	var handed func(bool)
 	m := h.queueMessage("Code 343434", time.Minute, nil, func(m *latchkey.Message) {
-		handed = h.worker.Handoff(m)
+		handed = h.worker.Handoff(context.Background(), m)
 		h.worker.Stop(context.Background()) // the node stops before the send's commit
 	})
 	<-h.runDone
@@ -211,16 +222,63 @@ func TestAFailedCommitReleasesTheHandoff(t *testing.T) {
 	s := &scriptedSender{name: "primary"}
 	o := newOutbox(t, s)
 	m := latchkey.Message{ID: "m1", NextAttemptAt: o.clock.Now()}
-	o.worker.Handoff(&m)(true)
+	o.worker.Handoff(context.Background(), &m)(true)
 	if !m.NextAttemptAt.Equal(o.clock.Now()) {
 		t.Fatal("a worker that does not run leased a message")
 	}
 	h := newHandoff(t, nil, s)
 	for range 300 { // more than a worker holds at once: each place is given back
 		x := latchkey.Message{ID: "m2"}
-		h.worker.Handoff(&x)(false)
+		h.worker.Handoff(context.Background(), &x)(false)
 		if !x.NextAttemptAt.After(h.clock.Now()) {
 			t.Fatal("a running worker did not lease a message")
 		}
+	}
+}
+
+// requestKey marks the context of the request that queued a message.
+type requestKey struct{}
+
+// contextSender records a value of the context of each provider call.
+type contextSender struct {
+	mu   sync.Mutex
+	seen []any
+}
+
+func (s *contextSender) Name() string { return "primary" }
+
+func (s *contextSender) Send(ctx context.Context, _ latchkey.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = append(s.seen, ctx.Value(requestKey{}))
+	return nil
+}
+
+func (s *contextSender) values() []any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]any(nil), s.seen...)
+}
+
+// TestAHandoffCarriesTheRequestsContext hands a message over from a
+// request that has ended by the time it is delivered: Carry gives the
+// provider's call what it takes of the request's context (its span, in a
+// server), and not the request's cancellation.
+func TestAHandoffCarriesTheRequestsContext(t *testing.T) {
+	s := &contextSender{}
+	h := newHandoff(t, nil, s, func(cfg *delivery.WorkerConfig) {
+		cfg.Carry = func(from, into context.Context) context.Context {
+			return context.WithValue(into, requestKey{}, from.Value(requestKey{}))
+		}
+	})
+	request, cancel := context.WithCancel(context.WithValue(context.Background(), requestKey{}, "send-1"))
+	m := h.sendFrom(request, "Code 123456")
+	cancel() // the request has answered
+	eventually(t, "the outcome recorded", func() bool { return h.recordedCount() == 1 })
+	if got := h.message(m.ID); got.Status != latchkey.MessageSent {
+		t.Fatalf("the message handed over by an ended request is %s; want sent", got.Status)
+	}
+	if got := s.values(); len(got) != 1 || got[0] != "send-1" {
+		t.Fatalf("the provider's calls saw %v of the request's context; want [send-1]", got)
 	}
 }

@@ -117,8 +117,8 @@ func (r *otlpReceiver) named(trace, name string) []receivedSpan {
 // traces to a real OTLP/HTTP receiver, each request carrying a W3C
 // traceparent: the receiver gets a server span per request, named by its
 // route, in the caller's trace and under the caller's span, with the
-// request's store calls as its children; the message's delivery is a
-// trace of its own, with the provider's span; every log line of the
+// request's store calls as its children; the message's delivery, handed
+// by the send to its node's worker, is a child of the send's span; every log line of the
 // request carries its trace ID; and no span holds the address, the code
 // or a token.
 func TestTracesOfALogin(t *testing.T) {
@@ -153,9 +153,11 @@ func TestTracesOfALogin(t *testing.T) {
 	}
 	wantChildren(t, receiver, auth, "store.AttemptChallenge")
 
+	send := receiver.named(sendTrace, "POST /cis/v1/auth/otp/send")[0]
 	deliver := receiver.named("", "deliver email")[0]
-	if deliver.parent != "" || deliver.trace == sendTrace || deliver.attrs["latchkey.provider"] != "devinbox" {
-		t.Errorf("the delivery's span: %+v; want the root of a trace of its own, naming the provider", deliver)
+	if deliver.trace != sendTrace || deliver.parent != send.id || deliver.attrs["latchkey.provider"] != "devinbox" {
+		t.Errorf("the delivery's span: %+v; want a child of the send's span %s (the send handed its message to the worker), naming the provider",
+			deliver, send.id)
 	}
 	wantChildren(t, receiver, deliver, "store.AddDevMessage")
 

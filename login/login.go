@@ -70,7 +70,7 @@ type Delivery interface {
 	// (leasing it to the worker when it can take it), and returns
 	// handed, to be called once the transaction writing msg has ended,
 	// with whether it committed.
-	Handoff(msg *latchkey.Message) (handed func(committed bool))
+	Handoff(ctx context.Context, msg *latchkey.Message) (handed func(committed bool))
 }
 
 // Config configures a Service.
@@ -258,7 +258,7 @@ func (s *Service) createChallenge(ctx context.Context, c latchkey.Challenge, msg
 	if msg == nil {
 		return s.cfg.Store.CreateChallenge(ctx, c, nil, spend)
 	}
-	handed := s.cfg.Delivery.Handoff(msg)
+	handed := s.cfg.Delivery.Handoff(ctx, msg)
 	err := s.cfg.Store.CreateChallenge(ctx, c, msg, spend)
 	handed(err == nil)
 	return err

@@ -63,8 +63,22 @@ func (t *Tracing) StoreHook() func(ctx context.Context, op string, call func(con
 	}
 }
 
+// Carry puts the span of from, the request that queued a message, into
+// into, the context its delivery runs in (delivery.WorkerConfig.Carry):
+// the provider's call made straight after the send is then a child of the
+// send's span, in the caller's trace, though the request has ended.
+func Carry(from, into context.Context) context.Context {
+	sc := trace.SpanContextFromContext(from)
+	if !sc.IsValid() {
+		return into
+	}
+	return trace.ContextWithSpanContext(into, sc)
+}
+
 // Sender wraps a provider so that each of its calls is a span: a child
-// of the caller's, or the root of a trace of its own for the outbox.
+// of the caller's (the send's, for a message handed over by the request
+// that queued it), or the root of a trace of its own for a message the
+// outbox claimed (a retry, or one queued on another node).
 func (t *Tracing) Sender(s delivery.Sender) delivery.Sender { return tracedSender{Sender: s, t: t} }
 
 // tracedSender makes a span of every provider call.

@@ -146,6 +146,28 @@ func TestEachProviderCallIsASpan(t *testing.T) {
 	}
 }
 
+// TestCarryMakesADeliveryAChildOfItsSend ends a request's span, then makes
+// a provider call in a fresh context into which Carry took the request's:
+// the delivery's span is the send's child, in its trace. Without a span
+// to carry, the context is left as it was.
+func TestCarryMakesADeliveryAChildOfItsSend(t *testing.T) {
+	tr, rec := recorded(t)
+	request, send := tr.tracer.Start(context.Background(), "POST /cis/v1/auth/otp/send")
+	send.End()
+	ctx := Carry(request, context.Background())
+	m := latchkey.Message{ID: "msg1", Channel: latchkey.ChannelEmail}
+	_ = tr.Sender(failingSender{}).Send(ctx, m)
+	deliver := rec.Ended()[1]
+	if deliver.Parent().SpanID() != send.SpanContext().SpanID() || deliver.SpanContext().TraceID() != send.SpanContext().TraceID() {
+		t.Fatalf("the delivery's span has parent %v in trace %v; want the send's span %v",
+			deliver.Parent().SpanID(), deliver.SpanContext().TraceID(), send.SpanContext())
+	}
+	plain := context.Background()
+	if got := Carry(context.Background(), plain); got != plain {
+		t.Fatal("Carry changed a context though the request had no span")
+	}
+}
+
 func TestLogLinesCarryTheTrace(t *testing.T) {
 	tr, _ := recorded(t)
 	var out bytes.Buffer

@@ -143,6 +143,15 @@ func (t *telemetry) recorded() func(latchkey.Message) {
 	return t.metrics.Recorded
 }
 
+// carry takes a request's span into the delivery of the message it
+// queued, so that the provider's call joins the send's trace.
+func (t *telemetry) carry() func(from, into context.Context) context.Context {
+	if !t.traced() {
+		return nil
+	}
+	return tracing.Carry
+}
+
 // refused is told of every refusal by a rate limit.
 func (t *telemetry) refused() func(appID string, limit ratelimit.Limit) {
 	if !t.measured() {

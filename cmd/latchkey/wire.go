@@ -157,7 +157,7 @@ func (s *system) init(ctx context.Context, e env) error {
 	}
 	senders = s.tel.senders(senders)
 	s.outbox = delivery.NewWorker(delivery.WorkerConfig{Store: s.store, Senders: senders, Log: s.log, Now: e.now, Rand: e.rand,
-		Keyring: s.keyring, Recorded: s.tel.recorded()})
+		Keyring: s.keyring, Recorded: s.tel.recorded(), Carry: s.tel.carry()})
 	limiter := ratelimit.New(ratelimit.Config{Store: s.store, Keyring: s.keyring, Log: s.log, Now: e.now, Refused: s.tel.refused()})
 	s.login = login.New(login.Config{Store: s.store, Users: s.users, Sessions: s.sessions, Keyring: s.keyring,
 		Delivery: s.outbox, Limiter: limiter, Observer: s.tel.loginObserver(), PublicURL: s.cfg.PublicURL, Now: e.now, Rand: e.rand})
