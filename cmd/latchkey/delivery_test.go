@@ -276,6 +276,11 @@ func TestSMTPSessionReusedAndEndedAtShutdown(t *testing.T) {
 	te.vars["LATCHKEY_EMAIL_PROVIDER"] = "smtp"
 	te.vars["LATCHKEY_SMTP_URL"] = "smtp://" + proxy.addr + "?starttls=off"
 	te.vars["LATCHKEY_EMAIL_FROM"] = "Latchkey <login@latchkey.example>"
+	// One session at most: the second send must wait for the first's
+	// session, however soon after the first message reached the mail
+	// server it comes (with more, the pool may dial while the first
+	// session is still resetting).
+	te.vars["LATCHKEY_SMTP_MAX_CONNECTIONS"] = "1"
 	creds := te.createApp("--name", "Mailer", "--redirect-uri", "http://localhost:8080/complete")
 	te.noResendCooldown(creds.AppID)
 	base, stop := te.start("serve")
