@@ -321,7 +321,7 @@ func (w *worker) awaitCode(ctx context.Context, rec *recorder, user int, addr st
 		}
 		if id != "" && id != w.inboxSeen[user] {
 			w.inboxSeen[user] = id
-			code := findCode(text)
+			code := FindCode(text)
 			if code == "" {
 				rec.invalid(epInbox)
 				return "", &flowError{ep: epInbox, reason: "no passcode in the message"}
@@ -354,28 +354,4 @@ func (w *worker) newestMessage(ctx context.Context, rec *recorder, addr string) 
 	}
 	rec.invalid(epInbox)
 	return "", "", &flowError{ep: epInbox, reason: "malformed response"}
-}
-
-// findCode returns the passcode in a message's text: the first group of
-// exactly six digits standing alone, else the first of four to eight (an
-// app may set another length).
-func findCode(text string) string {
-	fallback := ""
-	for i := 0; i < len(text); {
-		if text[i] < '0' || text[i] > '9' {
-			i++
-			continue
-		}
-		j := i
-		for j < len(text) && text[j] >= '0' && text[j] <= '9' {
-			j++
-		}
-		if n := j - i; n == 6 {
-			return text[i:j]
-		} else if n >= 4 && n <= 8 && fallback == "" {
-			fallback = text[i:j]
-		}
-		i = j
-	}
-	return fallback
 }
