@@ -153,6 +153,9 @@ func (s *SMTPSink) Close() error {
 	err := net.ErrClosed
 	s.close.Do(func() {
 		err = s.srv.Close()
+		// The server closes only the listeners its Serve has registered,
+		// which it may not have done yet.
+		_ = s.l.Close()
 		<-s.done
 	})
 	return err

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-
-	"github.com/latchkeyhq/latchkey"
-	"github.com/latchkeyhq/latchkey/smtpmail"
+	gomail "github.com/wneessen/go-mail"
 )
 
 func startTestSink(t *testing.T, opts ...SinkOption) *SMTPSink {
@@ -53,21 +51,31 @@ func awaitSoon(t *testing.T, s interface {
 	return d
 }
 
-// A message as Latchkey's SMTP sender writes it (multipart/alternative,
-// quoted-printable, long lines, non-ASCII text) arrives as its plain text.
+// A message as Latchkey's SMTP sender writes it with go-mail
+// (multipart/alternative, quoted-printable, long lines, non-ASCII text)
+// arrives as its plain text.
 func TestSMTPSinkReadsLatchkeyEmail(t *testing.T) {
 	arrived := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	s := startTestSink(t, WithClock(func() time.Time { return arrived }))
-	sender, err := smtpmail.New(smtpmail.Config{URL: "smtp://" + s.Addr() + "?starttls=off", From: "Demo <login@example.test>"})
-	if err != nil {
+	text := "Your sign-in code — café\n\n    482913\n\n" + strings.Repeat("This line is long enough to be wrapped by quoted-printable. ", 4) + "\n"
+	msg := gomail.NewMsg()
+	if err := msg.From("Demo <login@example.test>"); err != nil {
 		t.Fatal(err)
 	}
-	text := "Your sign-in code — café\n\n    482913\n\n" + strings.Repeat("This line is long enough to be wrapped by quoted-printable. ", 4) + "\n"
-	err = sender.Send(context.Background(), latchkey.Message{ID: "m1", Channel: latchkey.ChannelEmail,
-		To: "Alice@Example.TEST", Subject: "Your code", Text: text, HTML: "<p>482913 " + strings.Repeat("x", 200) + "</p>"})
-	if err != nil {
-		t.Fatalf("Send: %v", err)
+	if err := msg.To("Alice@Example.TEST"); err != nil {
+		t.Fatal(err)
 	}
+	msg.Subject("Your code")
+	msg.SetBodyString(gomail.TypeTextPlain, text)
+	msg.AddAlternativeString(gomail.TypeTextHTML, "<p>482913 "+strings.Repeat("x", 200)+"</p>")
+	var raw strings.Builder
+	if _, err := msg.WriteTo(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(raw.String(), "multipart/alternative") || !strings.Contains(raw.String(), "quoted-printable") {
+		t.Fatalf("go-mail wrote no quoted-printable multipart/alternative message:\n%s", raw.String())
+	}
+	sendRaw(t, s.Addr(), []string{"Alice@Example.TEST"}, strings.ReplaceAll(raw.String(), "\r\n", "\n"))
 	d := awaitSoon(t, s, "alice@example.test")
 	if got := strings.ReplaceAll(d.Text, "\r\n", "\n"); got != text {
 		t.Errorf("Text = %q; want %q", got, text)
@@ -236,5 +244,21 @@ func TestFindLink(t *testing.T) {
 		if got := findLink(text); got != want {
 			t.Errorf("findLink(%q) = %q; want %q", text, got, want)
 		}
+	}
+}
+
+// A sink closed at once, before its server has started serving, closes.
+func TestSinksCloseAtOnce(t *testing.T) {
+	for range 20 {
+		s, err := StartSMTPSink("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+		m, err := StartSMSSink("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = m.Close()
 	}
 }

@@ -99,6 +99,7 @@ func (s *SMSSink) Close() error {
 	err := net.ErrClosed
 	s.close.Do(func() {
 		err = s.srv.Close()
+		_ = s.l.Close() // in case Serve has not registered it yet
 		<-s.done
 	})
 	return err
