@@ -75,8 +75,8 @@ func TestFindCode(t *testing.T) {
 		"no code at all, 12 or 123":                 "",
 		"1234567890123 then 98765432":               "98765432",
 	} {
-		if got := findCode(text); got != want {
-			t.Errorf("findCode(%q) = %q; want %q", text, got, want)
+		if got := FindCode(text); got != want {
+			t.Errorf("FindCode(%q) = %q; want %q", text, got, want)
 		}
 	}
 }

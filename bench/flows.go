@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	// inboxTimeout is how long the otp-email flow waits for its message.
+	// inboxTimeout is how long the otp-email-inbox flow waits for its message.
 	inboxTimeout = 10 * time.Second
 	// inboxFirstPoll and inboxMaxPoll bound the dev inbox polling backoff:
 	// messages usually arrive within milliseconds, and each poll costs the
@@ -49,7 +49,7 @@ type worker struct {
 	// into refreshSession.
 	refreshToken, refreshSession string
 	// inboxSeen is the newest dev inbox message ID seen for each user, so
-	// that the otp-email flow takes only a message newer than its send.
+	// that the otp-email-inbox flow takes only a message newer than its send.
 	inboxSeen map[int]string
 
 	// done, bad and refused count every flow ended, measured or not, for
@@ -119,14 +119,14 @@ func (w *worker) next(ctx context.Context, kind flowKind, sched time.Time, measu
 
 // setup does the untimed work a flow needs first: the login whose refresh
 // token the refresh flow rotates, and the dev inbox's newest message before
-// a user's first otp-email flow.
+// a user's first otp-email-inbox flow.
 func (w *worker) setup(ctx context.Context, kind flowKind, user int) *flowError {
 	switch kind {
 	case kindRefresh:
 		if w.refreshToken == "" {
 			return w.setupRefresh(ctx)
 		}
-	case kindOTPEmail:
+	case kindOTPEmailInbox:
 		if _, ok := w.inboxSeen[user]; !ok {
 			id, _, ferr := w.newestMessage(ctx, nil, userEmail(user))
 			if ferr != nil {
@@ -156,11 +156,16 @@ func (w *worker) setupRefresh(ctx context.Context) *flowError {
 // flow runs one flow, recording into rec.
 func (w *worker) flow(ctx context.Context, kind flowKind, user int, rec *recorder) *flowError {
 	switch kind {
-	case kindOTPDirect, kindOTPEmail:
-		_, ferr := w.otp(ctx, rec, user, kind == kindOTPEmail, w.r.s.Logout)
+	case kindOTPDirect, kindOTPEmailInbox:
+		_, ferr := w.otp(ctx, rec, user, kind == kindOTPEmailInbox, w.r.s.Logout)
+		return ferr
+	case kindOTPEmail, kindOTPSMS:
+		_, ferr := w.otpDelivered(ctx, rec, kind, user)
 		return ferr
 	case kindLink:
 		return w.link(ctx, rec, user)
+	case kindMagicLink:
+		return w.magicLink(ctx, rec, user)
 	default:
 		return w.rotate(ctx, rec)
 	}
@@ -209,6 +214,12 @@ func (w *worker) link(ctx context.Context, rec *recorder, user int) *flowError {
 	if ferr != nil {
 		return ferr
 	}
+	return w.openLink(ctx, rec, link)
+}
+
+// openLink opens a magic link as a browser would, without following its
+// redirect, and exchanges the code the redirect carries for tokens.
+func (w *worker) openLink(ctx context.Context, rec *recorder, link string) *flowError {
 	_, _, hdr, ferr := w.q.call(ctx, rec, epLinkOpen, link, nil, http.StatusFound)
 	if ferr != nil {
 		return ferr
@@ -222,7 +233,7 @@ func (w *worker) link(ctx context.Context, rec *recorder, user int) *flowError {
 		rec.invalid(epLinkOpen)
 		return &flowError{ep: epLinkOpen, reason: "no code in the redirect"}
 	}
-	_, body, _, ferr = w.q.call(ctx, rec, epLinkAuthenticate, "", jsonObject("code", code), http.StatusOK)
+	_, body, _, ferr := w.q.call(ctx, rec, epLinkAuthenticate, "", jsonObject("code", code), http.StatusOK)
 	if ferr != nil {
 		return ferr
 	}
@@ -321,7 +332,7 @@ func (w *worker) awaitCode(ctx context.Context, rec *recorder, user int, addr st
 		}
 		if id != "" && id != w.inboxSeen[user] {
 			w.inboxSeen[user] = id
-			code := findCode(text)
+			code := FindCode(text)
 			if code == "" {
 				rec.invalid(epInbox)
 				return "", &flowError{ep: epInbox, reason: "no passcode in the message"}
@@ -354,28 +365,4 @@ func (w *worker) newestMessage(ctx context.Context, rec *recorder, addr string) 
 	}
 	rec.invalid(epInbox)
 	return "", "", &flowError{ep: epInbox, reason: "malformed response"}
-}
-
-// findCode returns the passcode in a message's text: the first group of
-// exactly six digits standing alone, else the first of four to eight (an
-// app may set another length).
-func findCode(text string) string {
-	fallback := ""
-	for i := 0; i < len(text); {
-		if text[i] < '0' || text[i] > '9' {
-			i++
-			continue
-		}
-		j := i
-		for j < len(text) && text[j] >= '0' && text[j] <= '9' {
-			j++
-		}
-		if n := j - i; n == 6 {
-			return text[i:j]
-		} else if n >= 4 && n <= 8 && fallback == "" {
-			fallback = text[i:j]
-		}
-		i = j
-	}
-	return fallback
 }

@@ -17,6 +17,11 @@ type runner struct {
 	ceiling *ceilingResult
 	seeding *SeedReport
 
+	// smtp and sms are the sinks the flows receive their messages at, nil
+	// when no flow needs one.
+	smtp *SMTPSink
+	sms  *SMSSink
+
 	inFlight atomic.Int64
 	// started and dropped count an open loop's measured arrivals: flows
 	// that started, and flows that could not start for the cap.
@@ -34,6 +39,7 @@ type runner struct {
 	serverErr          error
 	selfStart, selfEnd time.Duration
 	selfOK             bool
+	sinkStart, sinkEnd sinkSample
 	interrupted        bool
 }
 
@@ -117,12 +123,16 @@ const (
 	seedPause   = 100 * time.Millisecond
 )
 
-// createUser creates user i, trying again after a pause while the server
-// refuses the request for being busy.
+// createUser creates user i, with its email address and, for the first
+// maxPhoneUsers, its phone number, trying again after a pause while the
+// server refuses the request for being busy.
 func (r *runner) createUser(ctx context.Context, q *requester, i int) (int, []byte, *flowError) {
+	user := jsonObject("email", userEmail(i))
+	if phone := userPhone(i); phone != "" {
+		user = jsonObject("email", userEmail(i), "phone_number", phone)
+	}
 	for try := 1; ; try++ {
-		status, body, _, ferr := q.call(ctx, nil, epCreateUser, "", jsonObject("email", userEmail(i)),
-			http.StatusCreated, http.StatusConflict)
+		status, body, _, ferr := q.call(ctx, nil, epCreateUser, "", user, http.StatusCreated, http.StatusConflict)
 		if ferr == nil || !ferr.refused || try == seedRetries {
 			return status, body, ferr
 		}
@@ -344,10 +354,11 @@ func (r *runner) watch(ctx context.Context, start time.Time) (stop func()) {
 func (r *runner) startMeasuring() { r.begin.Do(r.beginMeasure) }
 
 func (r *runner) beginMeasure() {
+	sinks := r.sampleSinks()
 	now := r.s.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.measureStart, r.measuring = now, true
+	r.measureStart, r.measuring, r.sinkStart = now, true, sinks
 	if r.s.ServerPID > 0 {
 		r.serverStart, r.serverErr = readProc(procPath(r.s.ServerPID))
 		r.serverPeakRSS = r.serverStart.rss
@@ -369,6 +380,7 @@ func (r *runner) endMeasure() {
 		r.serverEnd, r.serverErr = readProc(procPath(r.s.ServerPID))
 		r.serverPeakRSS = max(r.serverPeakRSS, r.serverEnd.rss)
 	}
+	r.sinkEnd = r.sampleSinks()
 	var ok bool
 	r.selfEnd, ok = readSelfCPU()
 	r.selfOK = r.selfOK && ok
