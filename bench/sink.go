@@ -5,7 +5,6 @@ import (
 	"container/list"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -214,7 +213,8 @@ func (x *sinkSession) Logout() error { return nil }
 // when it is text/plain, else the first text/plain part of its multipart
 // tree (multipart/alternative, as Latchkey sends, or nested in
 // multipart/mixed), with its transfer encoding (quoted-printable, base64)
-// undone.
+// undone. A message with no text/plain part gives the text of its first
+// text/html part instead (Supabase Auth sends HTML only).
 func PlainText(raw []byte) (string, error) {
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
@@ -225,7 +225,7 @@ func PlainText(raw []byte) (string, error) {
 		return "", err
 	}
 	if !ok {
-		return "", errors.New("the message has no text/plain part")
+		return htmlText(raw)
 	}
 	return text, nil
 }
