@@ -31,6 +31,11 @@ const (
 	epLinkAuthenticate
 	epRefresh
 	epLogout
+	epSupabaseAdminUsers
+	epSupabaseOTP
+	epSupabaseMail
+	epSupabaseVerify
+	epSupabaseLogout
 	numEndpoints
 )
 
@@ -47,6 +52,13 @@ var endpointInfo = [numEndpoints]struct{ method, path string }{
 	epLinkAuthenticate: {http.MethodPost, "/cis/v1/auth/link/email/authenticate"},
 	epRefresh:          {http.MethodPost, "/cis/v1/auth/token/refresh"},
 	epLogout:           {http.MethodPost, "/cis/v1/auth/session/logout"},
+
+	// Supabase Auth's, and the wait for its email at the SMTP sink.
+	epSupabaseAdminUsers: {http.MethodPost, "/admin/users"},
+	epSupabaseOTP:        {http.MethodPost, "/otp"},
+	epSupabaseMail:       {"SMTP", "sink"},
+	epSupabaseVerify:     {http.MethodPost, "/verify"},
+	epSupabaseLogout:     {http.MethodPost, "/logout"},
 }
 
 func (e endpoint) String() string { return endpointInfo[e].method + " " + endpointInfo[e].path }
@@ -81,6 +93,11 @@ type client struct {
 
 	token   atomic.Pointer[clientToken]
 	tokenMu sync.Mutex // one renewal at a time
+
+	// supabaseKey and supabaseBearer are the Supabase Auth key as header
+	// values; supabaseHash is the password hash its seeded users get.
+	supabaseKey, supabaseBearer []string
+	supabaseHash                string
 }
 
 // clientToken is a client access token ready to send.
@@ -117,6 +134,7 @@ func newClient(s *settings) *client {
 	for e := range numEndpoints {
 		c.urls[e] = s.URL + endpointInfo[e].path
 	}
+	c.prepareSupabase()
 	return c
 }
 
@@ -257,6 +275,9 @@ func (e *flowError) Error() string { return e.ep.String() + ": " + e.reason }
 type requester struct {
 	c   *client
 	buf bytes.Buffer
+	// bearer, when set, is the user's access token the next call to
+	// Supabase Auth carries.
+	bearer string
 }
 
 // call sends one request and checks its status against want. body is
@@ -277,7 +298,9 @@ func (q *requester) call(ctx context.Context, rec *recorder, ep endpoint, rawURL
 		return 0, nil, nil, &flowError{ep: ep, reason: "bad request URL"}
 	}
 	start := q.c.s.Now()
-	if ep != epInbox && ep != epLinkOpen {
+	if q.c.s.supabase() {
+		q.c.supabaseHeaders(req, q.bearer)
+	} else if ep != epInbox && ep != epLinkOpen {
 		auth, ferr := q.c.authHeader(ctx, start, rec)
 		if ferr != nil {
 			return 0, nil, nil, ferr

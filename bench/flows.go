@@ -62,7 +62,7 @@ func newWorker(r *runner, id int) *worker {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &worker{r: r, id: id, users: (r.s.Users - id + stride - 1) / stride, q: requester{c: r.c},
-		rec: newRecorder(r.s.kinds), timer: t, inboxSeen: map[int]string{}}
+		rec: newRecorder(r.s), timer: t, inboxSeen: map[int]string{}}
 }
 
 // user returns the worker's j-th user.
@@ -121,6 +121,9 @@ func (w *worker) next(ctx context.Context, kind flowKind, sched time.Time, measu
 // token the refresh flow rotates, and the dev inbox's newest message before
 // a user's first otp-email flow.
 func (w *worker) setup(ctx context.Context, kind flowKind, user int) *flowError {
+	if w.r.s.supabase() {
+		return nil
+	}
 	switch kind {
 	case kindRefresh:
 		if w.refreshToken == "" {
@@ -157,6 +160,9 @@ func (w *worker) setupRefresh(ctx context.Context) *flowError {
 func (w *worker) flow(ctx context.Context, kind flowKind, user int, rec *recorder) *flowError {
 	switch kind {
 	case kindOTPDirect, kindOTPEmail:
+		if w.r.s.supabase() {
+			return w.supabaseOTP(ctx, rec, user)
+		}
 		_, ferr := w.otp(ctx, rec, user, kind == kindOTPEmail, w.r.s.Logout)
 		return ferr
 	case kindLink:

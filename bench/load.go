@@ -34,7 +34,12 @@ type runner struct {
 	serverErr          error
 	selfStart, selfEnd time.Duration
 	selfOK             bool
+	dbStart, dbEnd     time.Duration
+	dbErr              error
 	interrupted        bool
+
+	// sink is the SMTP sink where a Supabase Auth run reads its email.
+	sink *SMTPSink
 }
 
 func newRunner(s *settings, c *client) *runner {
@@ -121,8 +126,17 @@ const (
 // refuses the request for being busy.
 func (r *runner) createUser(ctx context.Context, q *requester, i int) (int, []byte, *flowError) {
 	for try := 1; ; try++ {
-		status, body, _, ferr := q.call(ctx, nil, epCreateUser, "", jsonObject("email", userEmail(i)),
-			http.StatusCreated, http.StatusConflict)
+		var (
+			status int
+			body   []byte
+			ferr   *flowError
+		)
+		if r.s.supabase() {
+			status, body, ferr = r.createSupabaseUser(ctx, q, i)
+		} else {
+			status, body, _, ferr = q.call(ctx, nil, epCreateUser, "", jsonObject("email", userEmail(i)),
+				http.StatusCreated, http.StatusConflict)
+		}
 		if ferr == nil || !ferr.refused || try == seedRetries {
 			return status, body, ferr
 		}
@@ -353,6 +367,9 @@ func (r *runner) beginMeasure() {
 		r.serverPeakRSS = r.serverStart.rss
 	}
 	r.selfStart, r.selfOK = readSelfCPU()
+	if r.s.DatabasePID > 0 {
+		r.dbStart, r.dbErr = r.databaseCPU()
+	}
 }
 
 // endMeasure marks the end of the measured period, when the last measured
@@ -372,6 +389,9 @@ func (r *runner) endMeasure() {
 	var ok bool
 	r.selfEnd, ok = readSelfCPU()
 	r.selfOK = r.selfOK && ok
+	if r.s.DatabasePID > 0 && r.dbErr == nil {
+		r.dbEnd, r.dbErr = r.databaseCPU()
+	}
 }
 
 // sampleRSS keeps the server's peak memory during the measured period.

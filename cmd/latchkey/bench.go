@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,7 +23,15 @@ server's CPU and memory (--server-pid) and the signing ceiling (--ceiling).
 Credentials: --client-id and --client-secret, or --credentials FILE (a JSON
 file {"client_id","client_secret"}, such as the latchkey-dev.db.demo-app.json
 that "latchkey dev" writes), or LATCHKEY_BENCH_CLIENT_ID and
-LATCHKEY_BENCH_CLIENT_SECRET.`
+LATCHKEY_BENCH_CLIENT_SECRET.
+
+With --target supabase the same otp-email flow runs against Supabase Auth
+(GoTrue) at --url: POST /otp, the code read from the email at the bench's
+SMTP sink (--smtp-sink; point GOTRUE_SMTP_HOST and GOTRUE_SMTP_PORT at it),
+POST /verify, POST /logout. Users are seeded through its admin API with a
+service-role key: --supabase-key KEY, or --supabase-jwt-secret SECRET (its
+GOTRUE_JWT_SECRET) to mint one. scripts/compare-supabase.sh runs both
+servers side by side.`
 
 // cmdBench is "latchkey bench": the load generator of package bench.
 func cmdBench(ctx context.Context, args []string, e env) int {
@@ -33,6 +42,7 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 		credsFile string
 		jsonOut   string
 		quiet     bool
+		sbSecret  string
 	)
 	fs.StringVar(&cfg.URL, "url", bench.DefaultURL, "the server's base `URL`")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "the app's client `ID`")
@@ -54,15 +64,23 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 	fs.BoolVar(&cfg.Ceiling, "ceiling", false, "measure the signing ceiling first and report the efficiency against it")
 	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this `FILE` (\"-\": stdout, with the text report on stderr)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&cfg.Target, "target", bench.TargetLatchkey, "the server's `KIND`: "+bench.TargetLatchkey+" or "+bench.TargetSupabase+" (Supabase Auth)")
+	fs.StringVar(&cfg.SupabaseKey, "supabase-key", "", "Supabase Auth service-role `KEY` (a JWT), to seed users")
+	fs.StringVar(&sbSecret, "supabase-jwt-secret", "", "Supabase Auth's JWT `SECRET` (GOTRUE_JWT_SECRET), to mint a service-role key")
+	fs.StringVar(&cfg.SMTPSink, "smtp-sink", "127.0.0.1:2525", "the `ADDR` the bench's SMTP sink listens on, for Supabase Auth's email")
+	fs.IntVar(&cfg.DatabasePID, "database-pid", 0, "the database's process ID (`PID`), such as PostgreSQL's postmaster, to report its and its children's CPU (Linux)")
 	if code := noArguments(fs, args, e); code >= 0 {
 		return code
+	}
+	if cfg.Target == bench.TargetSupabase && !flagGiven(fs, "flows") {
+		flows = bench.FlowOTPEmail // the one flow Supabase Auth runs
 	}
 	for f := range strings.SplitSeq(flows, ",") {
 		if f = strings.TrimSpace(f); f != "" {
 			cfg.Flows = append(cfg.Flows, f)
 		}
 	}
-	if err := benchCredentials(&cfg, credsFile, e.getenv); err != nil {
+	if err := benchTarget(&cfg, credsFile, sbSecret, e); err != nil {
 		fmt.Fprintf(e.stderr, "latchkey bench: %v\n", err)
 		return exitUsage
 	}
@@ -98,6 +116,24 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// benchTarget fills in what the target needs: Latchkey's client
+// credentials, or a Supabase Auth service-role key, minted from its JWT
+// secret unless given.
+func benchTarget(cfg *bench.Config, credsFile, supabaseSecret string, e env) error {
+	if cfg.Target != bench.TargetSupabase {
+		return benchCredentials(cfg, credsFile, e.getenv)
+	}
+	if cfg.SupabaseKey != "" || supabaseSecret == "" {
+		return nil
+	}
+	key, err := bench.SupabaseServiceKey(supabaseSecret, e.now())
+	if err != nil {
+		return err
+	}
+	cfg.SupabaseKey = key
+	return nil
 }
 
 // benchCredentials fills in the client credentials: the flags first, then
@@ -149,4 +185,11 @@ func writeBenchJSON(rep *bench.Report, path string, stdout io.Writer) error {
 		return err
 	}
 	return os.WriteFile(path, raw, 0o644)
+}
+
+// flagGiven reports whether the command line set the named flag.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
