@@ -3,13 +3,21 @@
 // needs to size a deployment.
 //
 // What it measures. Each flow is a whole user journey, every response
-// checked: an OTP returned directly or read from the dev inbox, a magic link
+// checked: an OTP returned directly, received by email or SMS, or read from
+// the dev inbox, a magic link returned directly or received by email, then
 // opened and exchanged, or a refresh-token rotation, each login followed by
-// a logout so that sessions do not pile up on a long run. A flow with any
+// a logout so that sessions do not pile up on a long run. Email and SMS
+// reach the bench as they would reach a user: the server sends them over
+// SMTP to the bench's loopback SMTP sink, or through Twilio's API to its
+// Twilio-compatible SMS sink, and the flow reads the code or link from what
+// arrives; the report adds how long each message took from the send's
+// answer to its arrival, and the connections the sinks accepted per message
+// (what a provider would see of the server's connection reuse). A flow with any
 // unexpected status or missing field counts as failed and is never timed as
 // a success; one cut short by a 503, the answer of a server shedding load
 // (or without its database), counts as refused, apart from the failures,
-// and the completed flows per second are the goodput. For every flow and every endpoint the report gives throughput
+// and the completed flows per second are the goodput. For every flow and
+// every endpoint the report gives throughput
 // and latency percentiles (from log-linear histograms accurate to about 1%,
 // kept per worker and merged at the end, so recording a sample takes no
 // lock); with a server process ID it also gives the server's CPU time per
@@ -41,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,12 +59,23 @@ const (
 	// FlowOTPDirect asks for a passcode returned in the send response
 	// ("channel":"direct") and exchanges it for tokens.
 	FlowOTPDirect = "otp-direct"
-	// FlowOTPEmail sends a passcode by email, reads it from the dev inbox
-	// (dev mode only) and exchanges it for tokens.
+	// FlowOTPEmail sends a passcode by email, receives it at the bench's
+	// SMTP sink as a user's mailbox would, and exchanges it for tokens.
 	FlowOTPEmail = "otp-email"
+	// FlowOTPEmailInbox sends a passcode by email, reads it from the dev
+	// inbox (dev mode only) and exchanges it for tokens.
+	FlowOTPEmailInbox = "otp-email-inbox"
+	// FlowOTPSMS sends a passcode by SMS to the user's phone number,
+	// receives it at the bench's Twilio-compatible SMS sink, and exchanges
+	// it for tokens.
+	FlowOTPSMS = "otp-sms"
 	// FlowLink asks for a magic link returned directly, opens it as a
 	// browser would (one redirect, not followed) and exchanges its code.
 	FlowLink = "link"
+	// FlowMagicLink sends a magic link by email, receives it at the SMTP
+	// sink, opens it as a browser would (one redirect, not followed) and
+	// exchanges its code.
+	FlowMagicLink = "magic-link"
 	// FlowRefresh rotates a refresh token that an untimed login obtained.
 	FlowRefresh = "refresh"
 )
@@ -71,6 +91,10 @@ const (
 	// OpenLoopFactor bounds an open loop's flows in flight at this many
 	// times the concurrency.
 	OpenLoopFactor = 8
+	// DefaultSMTPSinkAddr and DefaultSMSSinkAddr are where the sinks
+	// listen when a flow needs them.
+	DefaultSMTPSinkAddr = "127.0.0.1:2525"
+	DefaultSMSSinkAddr  = "127.0.0.1:8026"
 	// ceilingDuration is how long the signing ceiling is measured.
 	ceilingDuration = 2 * time.Second
 )
@@ -115,6 +139,14 @@ type Config struct {
 	// RedirectURI is the magic links' redirect URI, one of the app's
 	// (DefaultRedirectURI when empty).
 	RedirectURI string
+	// SMTPSink and SMSSink, when set, are running sinks the flows that
+	// need one receive their messages at; otherwise Run starts one on
+	// SMTPSinkAddr or SMSSinkAddr (DefaultSMTPSinkAddr, DefaultSMSSinkAddr
+	// when empty) for the run, when a flow needs it.
+	SMTPSink     *SMTPSink
+	SMSSink      *SMSSink
+	SMTPSinkAddr string
+	SMSSinkAddr  string
 	// ServerPID, when positive, is the server's process ID on this machine:
 	// its CPU time and memory are sampled from /proc.
 	ServerPID int
@@ -134,9 +166,6 @@ type Config struct {
 	// SupabaseKey is a Supabase Auth service-role key (see
 	// SupabaseServiceKey), sent as apikey and used to seed users.
 	SupabaseKey string
-	// SMTPSink is the address the bench's SMTP sink listens on, where the
-	// server under test sends its email ("127.0.0.1:0" picks a port).
-	SMTPSink string
 	// DatabasePID, when positive, is the process ID of the server's
 	// database on this machine, such as PostgreSQL's postmaster: the CPU
 	// time of it and of its children (its backends, those that exited
@@ -150,18 +179,29 @@ type flowKind int
 const (
 	kindOTPDirect flowKind = iota
 	kindOTPEmail
+	kindOTPEmailInbox
+	kindOTPSMS
 	kindLink
+	kindMagicLink
 	kindRefresh
 	numKinds
 )
 
-var kindNames = [numKinds]string{FlowOTPDirect, FlowOTPEmail, FlowLink, FlowRefresh}
+var kindNames = [numKinds]string{FlowOTPDirect, FlowOTPEmail, FlowOTPEmailInbox, FlowOTPSMS, FlowLink, FlowMagicLink, FlowRefresh}
+
+// FlowNames lists every flow, in the report's order of kinds.
+func FlowNames() []string { return kindNames[:] }
 
 func (k flowKind) String() string { return kindNames[k] }
 
 // isLogin reports whether the flow is a login, which signs an access token
 // and an ID token and so counts toward the signing ceiling's efficiency.
 func (k flowKind) isLogin() bool { return k != kindRefresh }
+
+// bySMTP and bySMS report whether the flow receives its message at the
+// SMTP sink or at the SMS sink.
+func (k flowKind) bySMTP() bool { return k == kindOTPEmail || k == kindMagicLink }
+func (k flowKind) bySMS() bool  { return k == kindOTPSMS }
 
 // settings is a checked Config with its defaults applied.
 type settings struct {
@@ -231,6 +271,11 @@ func check(cfg Config) (*settings, error) {
 	if s.RedirectURI == "" {
 		s.RedirectURI = DefaultRedirectURI
 	}
+	if s.uses(kindOTPSMS) && s.Users > maxPhoneUsers {
+		return nil, fmt.Errorf("bench: the %s flow has phone numbers for at most %d users, not %d", FlowOTPSMS, maxPhoneUsers, s.Users)
+	}
+	s.SMTPSinkAddr = orDefault(s.SMTPSinkAddr, DefaultSMTPSinkAddr)
+	s.SMSSinkAddr = orDefault(s.SMSSinkAddr, DefaultSMSSinkAddr)
 	if s.ServerPID < 0 || s.DatabasePID < 0 {
 		return nil, errors.New("bench: process IDs must be positive")
 	}
@@ -266,6 +311,16 @@ func kindByName(name string) (flowKind, bool) {
 	return 0, false
 }
 
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// usesFunc reports whether the run includes a flow for which f holds.
+func (s *settings) usesFunc(f func(flowKind) bool) bool { return slices.ContainsFunc(s.kinds, f) }
+
 // uses reports whether the run includes flow k.
 func (s *settings) uses(k flowKind) bool {
 	for _, x := range s.kinds {
@@ -300,11 +355,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := r.checkProcesses(); err != nil {
 		return nil, err
 	}
-	if s.uses(kindOTPEmail) {
+	if s.uses(kindOTPEmailInbox) {
 		if err := c.checkInbox(ctx); err != nil {
 			return nil, err
 		}
 	}
+	stop, err := r.startSinks()
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
 	if s.Ceiling {
 		if r.ceiling, err = measureCeiling(ctx, s, tok); err != nil {
 			return nil, err

@@ -256,7 +256,8 @@ func TestOpenLoopCountsDroppedFlows(t *testing.T) {
 func TestRunRefusesBadInput(t *testing.T) {
 	url := newFake(t).server().URL
 	for name, mutate := range map[string]func(*Config){
-		"unknown flow":    func(c *Config) { c.Flows = []string{"otp-sms"} },
+		"unknown flow":    func(c *Config) { c.Flows = []string{"otp-fax"} },
+		"too many phones": func(c *Config) { c.Flows, c.Users = []string{FlowOTPSMS}, maxPhoneUsers+1 },
 		"no clock":        func(c *Config) { c.Now = nil },
 		"too few users":   func(c *Config) { c.Users, c.Concurrency = 2, 3 },
 		"relative URL":    func(c *Config) { c.URL = "localhost:7080" },
@@ -265,7 +266,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 		"ceiling, no rng": func(c *Config) { c.Ceiling, c.Rand = true, nil },
 		"wrong secret":    func(c *Config) { c.ClientSecret = "wrong" },
 		"no server":       func(c *Config) { c.URL = "http://127.0.0.1:1" },
-		"no dev inbox":    func(c *Config) { c.Flows = []string{FlowOTPEmail} },
+		"no dev inbox":    func(c *Config) { c.Flows = []string{FlowOTPEmailInbox} },
 		"no such pid":     func(c *Config) { c.ServerPID = 1 << 30 },
 	} {
 		cfg := testConfig(url)

@@ -31,9 +31,12 @@ const (
 	epLinkAuthenticate
 	epRefresh
 	epLogout
+	// epSMTPSink and epSMSSink are not the server's: they name the sinks in
+	// the failures of flows whose message did not arrive.
+	epSMTPSink
+	epSMSSink
 	epSupabaseAdminUsers
 	epSupabaseOTP
-	epSupabaseMail
 	epSupabaseVerify
 	epSupabaseLogout
 	numEndpoints
@@ -52,25 +55,34 @@ var endpointInfo = [numEndpoints]struct{ method, path string }{
 	epLinkAuthenticate: {http.MethodPost, "/cis/v1/auth/link/email/authenticate"},
 	epRefresh:          {http.MethodPost, "/cis/v1/auth/token/refresh"},
 	epLogout:           {http.MethodPost, "/cis/v1/auth/session/logout"},
+	epSMTPSink:         {"", "SMTP sink"},
+	epSMSSink:          {"", "SMS sink"},
 
-	// Supabase Auth's, and the wait for its email at the SMTP sink.
+	// Supabase Auth's.
 	epSupabaseAdminUsers: {http.MethodPost, "/admin/users"},
 	epSupabaseOTP:        {http.MethodPost, "/otp"},
-	epSupabaseMail:       {"SMTP", "sink"},
 	epSupabaseVerify:     {http.MethodPost, "/verify"},
 	epSupabaseLogout:     {http.MethodPost, "/logout"},
 }
 
-func (e endpoint) String() string { return endpointInfo[e].method + " " + endpointInfo[e].path }
+func (e endpoint) String() string {
+	if endpointInfo[e].method == "" {
+		return endpointInfo[e].path
+	}
+	return endpointInfo[e].method + " " + endpointInfo[e].path
+}
 
 // kindEndpoints lists the endpoints each flow calls, so that workers hold
 // statistics only for those. The token endpoint is everyone's: the client
 // token may expire during a run.
 var kindEndpoints = [numKinds][]endpoint{
-	kindOTPDirect: {epToken, epOTPSend, epOTPAuthenticate, epLogout},
-	kindOTPEmail:  {epToken, epOTPSend, epInbox, epOTPAuthenticate, epLogout},
-	kindLink:      {epToken, epLinkSend, epLinkOpen, epLinkAuthenticate, epLogout},
-	kindRefresh:   {epToken, epRefresh},
+	kindOTPDirect:     {epToken, epOTPSend, epOTPAuthenticate, epLogout},
+	kindOTPEmail:      {epToken, epOTPSend, epOTPAuthenticate, epLogout},
+	kindOTPEmailInbox: {epToken, epOTPSend, epInbox, epOTPAuthenticate, epLogout},
+	kindOTPSMS:        {epToken, epOTPSend, epOTPAuthenticate, epLogout},
+	kindLink:          {epToken, epLinkSend, epLinkOpen, epLinkAuthenticate, epLogout},
+	kindMagicLink:     {epToken, epLinkSend, epLinkOpen, epLinkAuthenticate, epLogout},
+	kindRefresh:       {epToken, epRefresh},
 }
 
 const (
@@ -239,8 +251,8 @@ func (c *client) authHeader(ctx context.Context, now time.Time, rec *recorder) (
 	return fresh.header, nil
 }
 
-// checkInbox makes sure the server has a dev inbox, which the otp-email flow
-// reads.
+// checkInbox makes sure the server has a dev inbox, which the
+// otp-email-inbox flow reads.
 func (c *client) checkInbox(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.urls[epInbox]+"?limit=1&to="+url.QueryEscape(userEmail(0)), nil)
 	if err != nil {
@@ -254,7 +266,7 @@ func (c *client) checkInbox(ctx context.Context) error {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("bench: the %s flow reads the dev inbox, but GET %s answered %d: run the server in dev mode (latchkey dev)",
-			FlowOTPEmail, endpointInfo[epInbox].path, resp.StatusCode)
+			FlowOTPEmailInbox, endpointInfo[epInbox].path, resp.StatusCode)
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	// inboxTimeout is how long the otp-email flow waits for its message.
+	// inboxTimeout is how long the otp-email-inbox flow waits for its message.
 	inboxTimeout = 10 * time.Second
 	// inboxFirstPoll and inboxMaxPoll bound the dev inbox polling backoff:
 	// messages usually arrive within milliseconds, and each poll costs the
@@ -49,7 +49,7 @@ type worker struct {
 	// into refreshSession.
 	refreshToken, refreshSession string
 	// inboxSeen is the newest dev inbox message ID seen for each user, so
-	// that the otp-email flow takes only a message newer than its send.
+	// that the otp-email-inbox flow takes only a message newer than its send.
 	inboxSeen map[int]string
 
 	// done, bad and refused count every flow ended, measured or not, for
@@ -119,7 +119,7 @@ func (w *worker) next(ctx context.Context, kind flowKind, sched time.Time, measu
 
 // setup does the untimed work a flow needs first: the login whose refresh
 // token the refresh flow rotates, and the dev inbox's newest message before
-// a user's first otp-email flow.
+// a user's first otp-email-inbox flow.
 func (w *worker) setup(ctx context.Context, kind flowKind, user int) *flowError {
 	if w.r.s.supabase() {
 		return nil
@@ -129,7 +129,7 @@ func (w *worker) setup(ctx context.Context, kind flowKind, user int) *flowError 
 		if w.refreshToken == "" {
 			return w.setupRefresh(ctx)
 		}
-	case kindOTPEmail:
+	case kindOTPEmailInbox:
 		if _, ok := w.inboxSeen[user]; !ok {
 			id, _, ferr := w.newestMessage(ctx, nil, userEmail(user))
 			if ferr != nil {
@@ -159,14 +159,19 @@ func (w *worker) setupRefresh(ctx context.Context) *flowError {
 // flow runs one flow, recording into rec.
 func (w *worker) flow(ctx context.Context, kind flowKind, user int, rec *recorder) *flowError {
 	switch kind {
-	case kindOTPDirect, kindOTPEmail:
+	case kindOTPDirect, kindOTPEmailInbox:
+		_, ferr := w.otp(ctx, rec, user, kind == kindOTPEmailInbox, w.r.s.Logout)
+		return ferr
+	case kindOTPEmail, kindOTPSMS:
 		if w.r.s.supabase() {
 			return w.supabaseOTP(ctx, rec, user)
 		}
-		_, ferr := w.otp(ctx, rec, user, kind == kindOTPEmail, w.r.s.Logout)
+		_, ferr := w.otpDelivered(ctx, rec, kind, user)
 		return ferr
 	case kindLink:
 		return w.link(ctx, rec, user)
+	case kindMagicLink:
+		return w.magicLink(ctx, rec, user)
 	default:
 		return w.rotate(ctx, rec)
 	}
@@ -215,6 +220,12 @@ func (w *worker) link(ctx context.Context, rec *recorder, user int) *flowError {
 	if ferr != nil {
 		return ferr
 	}
+	return w.openLink(ctx, rec, link)
+}
+
+// openLink opens a magic link as a browser would, without following its
+// redirect, and exchanges the code the redirect carries for tokens.
+func (w *worker) openLink(ctx context.Context, rec *recorder, link string) *flowError {
 	_, _, hdr, ferr := w.q.call(ctx, rec, epLinkOpen, link, nil, http.StatusFound)
 	if ferr != nil {
 		return ferr
@@ -228,7 +239,7 @@ func (w *worker) link(ctx context.Context, rec *recorder, user int) *flowError {
 		rec.invalid(epLinkOpen)
 		return &flowError{ep: epLinkOpen, reason: "no code in the redirect"}
 	}
-	_, body, _, ferr = w.q.call(ctx, rec, epLinkAuthenticate, "", jsonObject("code", code), http.StatusOK)
+	_, body, _, ferr := w.q.call(ctx, rec, epLinkAuthenticate, "", jsonObject("code", code), http.StatusOK)
 	if ferr != nil {
 		return ferr
 	}

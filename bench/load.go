@@ -17,6 +17,11 @@ type runner struct {
 	ceiling *ceilingResult
 	seeding *SeedReport
 
+	// smtp and sms are the sinks the flows receive their messages at, nil
+	// when no flow needs one.
+	smtp *SMTPSink
+	sms  *SMSSink
+
 	inFlight atomic.Int64
 	// started and dropped count an open loop's measured arrivals: flows
 	// that started, and flows that could not start for the cap.
@@ -36,10 +41,8 @@ type runner struct {
 	selfOK             bool
 	dbStart, dbEnd     time.Duration
 	dbErr              error
+	sinkStart, sinkEnd sinkSample
 	interrupted        bool
-
-	// sink is the SMTP sink where a Supabase Auth run reads its email.
-	sink *SMTPSink
 }
 
 func newRunner(s *settings, c *client) *runner {
@@ -122,9 +125,14 @@ const (
 	seedPause   = 100 * time.Millisecond
 )
 
-// createUser creates user i, trying again after a pause while the server
-// refuses the request for being busy.
+// createUser creates user i, with its email address and, for the first
+// maxPhoneUsers, its phone number, trying again after a pause while the
+// server refuses the request for being busy.
 func (r *runner) createUser(ctx context.Context, q *requester, i int) (int, []byte, *flowError) {
+	user := jsonObject("email", userEmail(i))
+	if phone := userPhone(i); phone != "" {
+		user = jsonObject("email", userEmail(i), "phone_number", phone)
+	}
 	for try := 1; ; try++ {
 		var (
 			status int
@@ -134,8 +142,7 @@ func (r *runner) createUser(ctx context.Context, q *requester, i int) (int, []by
 		if r.s.supabase() {
 			status, body, ferr = r.createSupabaseUser(ctx, q, i)
 		} else {
-			status, body, _, ferr = q.call(ctx, nil, epCreateUser, "", jsonObject("email", userEmail(i)),
-				http.StatusCreated, http.StatusConflict)
+			status, body, _, ferr = q.call(ctx, nil, epCreateUser, "", user, http.StatusCreated, http.StatusConflict)
 		}
 		if ferr == nil || !ferr.refused || try == seedRetries {
 			return status, body, ferr
@@ -370,6 +377,7 @@ func (r *runner) beginMeasure() {
 	if r.s.DatabasePID > 0 {
 		r.dbStart, r.dbErr = r.databaseCPU()
 	}
+	r.sinkStart = r.sampleSinks()
 }
 
 // endMeasure marks the end of the measured period, when the last measured
@@ -386,6 +394,7 @@ func (r *runner) endMeasure() {
 		r.serverEnd, r.serverErr = readProc(procPath(r.s.ServerPID))
 		r.serverPeakRSS = max(r.serverPeakRSS, r.serverEnd.rss)
 	}
+	r.sinkEnd = r.sampleSinks()
 	var ok bool
 	r.selfEnd, ok = readSelfCPU()
 	r.selfOK = r.selfOK && ok

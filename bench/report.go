@@ -42,6 +42,9 @@ type Report struct {
 	Database *ProcessReport `json:"database,omitempty"`
 	Tool     *ProcessReport `json:"tool,omitempty"`
 	Ceiling  *CeilingReport `json:"ceiling,omitempty"`
+	// Sinks are the sinks that received the flows' messages, over the
+	// measured period.
+	Sinks []SinkReport `json:"sinks,omitempty"`
 	// Warnings are problems that did not stop the run, such as a server
 	// process that could not be sampled.
 	Warnings []string `json:"warnings,omitempty"`
@@ -114,6 +117,37 @@ type FlowReport struct {
 	// Failures counts failed flows by reason: the endpoint and what went
 	// wrong.
 	Failures map[string]uint64 `json:"failures,omitempty"`
+	// Delivery is set for flows whose message arrives at a sink.
+	Delivery *DeliveryReport `json:"delivery,omitempty"`
+}
+
+// DeliveryReport is how long messages took from the send's answer (200) to
+// their arrival at the sink, in milliseconds. Messages the server delivered
+// before its answer count as 0.
+type DeliveryReport struct {
+	Messages uint64  `json:"messages"`
+	P50      float64 `json:"p50_ms"`
+	P90      float64 `json:"p90_ms"`
+	P99      float64 `json:"p99_ms"`
+	Max      float64 `json:"max_ms"`
+	Mean     float64 `json:"mean_ms"`
+}
+
+// SinkReport is what a sink received during the measured period.
+type SinkReport struct {
+	// Sink is "smtp" or "sms".
+	Sink string `json:"sink"`
+	Addr string `json:"addr"`
+	// Messages counts messages received (an email once per recipient).
+	Messages int64 `json:"messages"`
+	// Connections counts connections accepted: SMTP sessions, or HTTP
+	// connections to the SMS sink.
+	Connections int64 `json:"connections"`
+	// ConnectionsPer1000 is Connections per 1,000 Messages.
+	ConnectionsPer1000 float64 `json:"connections_per_1000_messages"`
+	// Dropped counts messages nobody awaited that the sink dropped past
+	// its capacity.
+	Dropped int64 `json:"dropped,omitempty"`
 }
 
 // EndpointReport is one endpoint's results. Latency is that of answered
@@ -158,7 +192,7 @@ type CeilingReport struct {
 	// and an ID token.
 	CeilingFlowsPerSecond float64 `json:"ceiling_flows_per_second"`
 	// LoginFlowsPerSecond counts the completed login flows (otp-direct,
-	// otp-email, link), not refreshes.
+	// the OTP and link flows), not refreshes.
 	LoginFlowsPerSecond float64 `json:"login_flows_per_second"`
 	// Efficiency is LoginFlowsPerSecond / CeilingFlowsPerSecond; absent
 	// when the run had no login flows.
@@ -233,6 +267,7 @@ func (r *runner) report() *Report {
 		fr.Completed = h.Count()
 		fr.PerSecond = perSecond(fr.Completed, secs)
 		fr.Latency = latencyOf(h)
+		fr.Delivery = r.deliveryOf(k)
 		if len(fr.Failures) == 0 {
 			fr.Failures = nil
 		}
@@ -312,10 +347,51 @@ func (r *runner) report() *Report {
 		}
 		rep.Ceiling = c
 	}
+	if r.measuring {
+		rep.Sinks = r.sinkReports()
+	}
 	if rep.Completed == 0 && rep.Failed == 0 && !r.interrupted {
 		rep.Warnings = append(rep.Warnings, "no flow was measured")
 	}
 	return rep
+}
+
+// deliveryOf merges the workers' delivery latencies of flow k, or returns
+// nil for a flow that uses no sink.
+func (r *runner) deliveryOf(k flowKind) *DeliveryReport {
+	if !k.bySMTP() && !k.bySMS() {
+		return nil
+	}
+	h := NewHistogram()
+	for _, w := range r.workers {
+		h.Merge(w.rec.flows[k].delivery)
+	}
+	return &DeliveryReport{Messages: h.Count(), P50: ms(h.Quantile(0.50)), P90: ms(h.Quantile(0.90)),
+		P99: ms(h.Quantile(0.99)), Max: ms(h.Max()), Mean: ms(h.Mean())}
+}
+
+// sinkReports gives what each sink received over the measured period.
+func (r *runner) sinkReports() []SinkReport {
+	a, b := r.sinkStart, r.sinkEnd
+	if b == (sinkSample{}) {
+		b = r.sampleSinks() // the period has not ended: interrupted
+	}
+	var out []SinkReport
+	if r.smtp != nil {
+		out = append(out, sinkReport("smtp", r.smtp.Addr(), b.smtpMsgs-a.smtpMsgs, b.smtpConns-a.smtpConns, b.smtpDropped-a.smtpDropped))
+	}
+	if r.sms != nil {
+		out = append(out, sinkReport("sms", r.sms.Addr(), b.smsMsgs-a.smsMsgs, b.smsConns-a.smsConns, b.smsDropped-a.smsDropped))
+	}
+	return out
+}
+
+func sinkReport(kind, addr string, msgs, conns, dropped int64) SinkReport {
+	sr := SinkReport{Sink: kind, Addr: addr, Messages: msgs, Connections: conns, Dropped: dropped}
+	if msgs > 0 {
+		sr.ConnectionsPer1000 = 1000 * float64(conns) / float64(msgs)
+	}
+	return sr
 }
 
 func cpuPerFlow(cpu time.Duration, flows uint64) float64 {
@@ -388,6 +464,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(b, "  goodput %s flows/s completed; %d refused by the server (503), %d failed\n",
 		rate(rep.PerSecond), rep.Refused, rep.Failed)
 	b.WriteString("\n")
+	writeDelivery(b, rep)
 
 	rows = [][]string{{"endpoint", "requests", "per s", "refused", "p50", "p95", "p99", "max", "errors"}}
 	for _, e := range rep.Endpoints {
@@ -425,6 +502,43 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeDelivery writes the delivery latencies of the flows that have them,
+// and what the sinks received.
+func writeDelivery(b *strings.Builder, rep *Report) {
+	rows := [][]string{{"delivery (answer to arrival)", "messages", "p50", "p90", "p99", "max"}}
+	for _, f := range rep.Flows {
+		if d := f.Delivery; d != nil {
+			rows = append(rows, append([]string{f.Flow, u64(d.Messages)}, msCells(d.P50, d.P90, d.P99, d.Max)...))
+		}
+	}
+	if len(rows) == 1 {
+		return
+	}
+	writeTable(b, rows, false)
+	for _, s := range rep.Sinks {
+		unit := "SMTP connections"
+		if s.Sink == "sms" {
+			unit = "HTTP connections"
+		}
+		fmt.Fprintf(b, "  %s sink %s: %d messages, %d %s (%.1f per 1,000 messages)", s.Sink, s.Addr, s.Messages,
+			s.Connections, unit, s.ConnectionsPer1000)
+		if s.Dropped > 0 {
+			fmt.Fprintf(b, ", %d dropped unread", s.Dropped)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+}
+
+// msCells renders latencies in milliseconds as table cells.
+func msCells(vs ...float64) []string {
+	var cells []string
+	for _, v := range vs {
+		cells = append(cells, formatDuration(time.Duration(v*float64(time.Millisecond))))
+	}
+	return cells
 }
 
 // latencyCells renders p50, p95, p99 and max as table cells.

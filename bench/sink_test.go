@@ -226,3 +226,15 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+func TestFindLink(t *testing.T) {
+	for text, want := range map[string]string{
+		"Sign in: http://127.0.0.1:7080/magic-link?t=abc\n\nThis link expires": "http://127.0.0.1:7080/magic-link?t=abc",
+		"Sign in: https://id.example/l/x":                                      "https://id.example/l/x",
+		"no link here":                                                         "",
+	} {
+		if got := findLink(text); got != want {
+			t.Errorf("findLink(%q) = %q; want %q", text, got, want)
+		}
+	}
+}

@@ -217,11 +217,14 @@ type recorder struct {
 
 // flowStats is one flow's measurements.
 type flowStats struct {
-	hist    *Histogram // completed flows
-	failed  atomic.Uint64
-	refused atomic.Uint64 // flows a request of which the server refused (503)
-	mu      sync.Mutex
-	why     map[string]uint64 // failed flows by reason
+	hist *Histogram // completed flows
+	// delivery is, for flows whose message arrives at a sink, the time
+	// from the send's answer to the message's arrival.
+	delivery *Histogram
+	failed   atomic.Uint64
+	refused  atomic.Uint64 // flows a request of which the server refused (503)
+	mu       sync.Mutex
+	why      map[string]uint64 // failed flows by reason
 }
 
 // endpointStats is one endpoint's measurements.
@@ -240,6 +243,9 @@ func newRecorder(s *settings) *recorder {
 	for _, k := range s.kinds {
 		if r.flows[k] == nil {
 			r.flows[k] = &flowStats{hist: NewHistogram(), why: map[string]uint64{}}
+			if k.bySMTP() || k.bySMS() {
+				r.flows[k].delivery = NewHistogram()
+			}
 		}
 		for _, ep := range s.flowEndpoints(k) {
 			if r.endpoints[ep] == nil {
@@ -304,6 +310,14 @@ func (es *endpointStats) addError(key string) {
 func (r *recorder) completed(k flowKind, d time.Duration) {
 	if r != nil && r.flows[k] != nil {
 		r.flows[k].hist.Record(d)
+	}
+}
+
+// delivered records a message that arrived d after its send's answer; one
+// that arrived sooner (the server delivers as it answers) counts as 0.
+func (r *recorder) delivered(k flowKind, d time.Duration) {
+	if r != nil && r.flows[k] != nil && r.flows[k].delivery != nil {
+		r.flows[k].delivery.Record(max(d, 0))
 	}
 }
 

@@ -59,9 +59,9 @@ func SupabaseServiceKey(secret string, now time.Time) (string, error) {
 func (s *settings) supabase() bool { return s.Target == TargetSupabase }
 
 // checkTarget validates the target and what it needs. Supabase Auth runs
-// only the otp-email flow, with its code read from the bench's SMTP sink,
-// and needs a service key to seed users; Latchkey's client credentials and
-// signing ceiling do not apply to it.
+// only the otp-email flow, with its code read from the bench's SMTP sink
+// like Latchkey's, and needs a service key to seed users; Latchkey's client
+// credentials and signing ceiling do not apply to it.
 func (s *settings) checkTarget() error {
 	switch s.Target {
 	case "":
@@ -79,8 +79,6 @@ func (s *settings) checkTarget() error {
 		}
 	}
 	switch {
-	case s.SMTPSink == "":
-		return errors.New("bench: against Supabase Auth the otp-email flow reads its code at the SMTP sink: give its address")
 	case s.Seed && s.SupabaseKey == "":
 		return errors.New("bench: seeding Supabase Auth's users needs a service-role key (its admin API takes no other)")
 	case s.Ceiling:
@@ -93,7 +91,7 @@ func (s *settings) checkTarget() error {
 
 // supabaseEndpoints are the endpoints of Supabase Auth's email passcode
 // login, in the order a flow calls them.
-var supabaseEndpoints = []endpoint{epSupabaseOTP, epSupabaseMail, epSupabaseVerify, epSupabaseLogout}
+var supabaseEndpoints = []endpoint{epSupabaseOTP, epSupabaseVerify, epSupabaseLogout}
 
 // flowEndpoints lists the endpoints flow k calls against the run's target.
 func (s *settings) flowEndpoints(k flowKind) []endpoint {
@@ -103,20 +101,19 @@ func (s *settings) flowEndpoints(k flowKind) []endpoint {
 	return kindEndpoints[k]
 }
 
-// runSupabase is Run against Supabase Auth: no client token, the email
-// arrives at the bench's own SMTP sink, and users are seeded through the
-// admin API.
+// runSupabase is Run against Supabase Auth: no client token, and users
+// are seeded through the admin API; the email arrives at the SMTP sink as
+// Latchkey's does.
 func runSupabase(ctx context.Context, s *settings, c *client) (*Report, error) {
 	r := newRunner(s, c)
 	if err := r.checkProcesses(); err != nil {
 		return nil, err
 	}
-	sink, err := StartSMTPSink(s.SMTPSink, WithClock(s.Now))
+	stop, err := r.startSinks()
 	if err != nil {
 		return nil, err
 	}
-	defer sink.Close()
-	r.sink = sink
+	defer stop()
 	if s.Seed {
 		if err := c.preparePasswordHash(s.Rand); err != nil {
 			return nil, err
@@ -186,19 +183,25 @@ func (r *runner) createSupabaseUser(ctx context.Context, q *requester, i int) (i
 // its clients do: POST /otp (an existing user only) sends the code, the
 // bench reads it from the email at its SMTP sink, POST /verify exchanges it
 // for an access and a refresh token, and, when the run logs out, POST
-// /logout ends the session. The wait for the email is recorded as an
-// endpoint of its own: from the answer to /otp until the message is in the
-// sink (Supabase Auth sends before it answers, so usually nothing).
+// /logout ends the session. The delivery latency is recorded as for
+// Latchkey, from the answer to /otp to the email's arrival; Supabase Auth
+// sends before it answers, so it is the time to hand the message over.
 func (w *worker) supabaseOTP(ctx context.Context, rec *recorder, user int) *flowError {
-	addr := userEmail(user)
+	d := w.destination(kindOTPEmail, user)
+	addr := d.to
 	body := appendJSONString([]byte(`{"email":`), addr)
 	body = append(body, `,"create_user":false}`...)
+	sent := w.r.s.Now()
 	if _, _, _, ferr := w.q.call(ctx, rec, epSupabaseOTP, "", body, http.StatusOK); ferr != nil {
 		return ferr
 	}
-	code, ferr := w.awaitSupabaseCode(ctx, rec, addr)
+	msg, ferr := w.receive(ctx, rec, kindOTPEmail, d, sent)
 	if ferr != nil {
 		return ferr
+	}
+	code := FindCode(msg.Text)
+	if code == "" {
+		return &flowError{ep: d.ep, reason: "no passcode in the message"}
 	}
 	body = appendJSONString([]byte(`{"type":"email","email":`), addr)
 	body = appendJSONString(append(body, `,"token":`...), code)
@@ -228,29 +231,6 @@ func (w *worker) supabaseOTP(ctx context.Context, rec *recorder, user int) *flow
 
 // keysSupabaseTokens are what Supabase Auth's /verify answers with.
 var keysSupabaseTokens = []string{"access_token", "refresh_token"}
-
-// awaitSupabaseCode waits for the user's next email at the sink and returns
-// its passcode.
-func (w *worker) awaitSupabaseCode(ctx context.Context, rec *recorder, addr string) (string, *flowError) {
-	acked := w.r.s.Now()
-	wctx, cancel := context.WithTimeout(ctx, inboxTimeout)
-	d, err := w.r.sink.Await(wctx, addr)
-	cancel()
-	if err != nil {
-		rec.transport(epSupabaseMail)
-		if ctx.Err() != nil {
-			return "", &flowError{ep: epSupabaseMail, reason: "transport: canceled"}
-		}
-		return "", &flowError{ep: epSupabaseMail, reason: "no email within " + inboxTimeout.String()}
-	}
-	rec.response(epSupabaseMail, max(d.Arrived.Sub(acked), 0), http.StatusOK, true)
-	code := FindCode(d.Text)
-	if code == "" {
-		rec.invalid(epSupabaseMail)
-		return "", &flowError{ep: epSupabaseMail, reason: "no passcode in the email"}
-	}
-	return code, nil
-}
 
 // targetName is how the report names the server the run measured.
 func targetName(target string) string {

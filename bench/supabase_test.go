@@ -182,22 +182,10 @@ func (f *fakeSupabase) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// freeAddr returns a loopback address with a port free a moment ago, for a
-// sink that the fake server must know before the run starts it.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 func supabaseConfig(f *fakeSupabase, url string) Config {
-	f.smtpAddr = freeAddr(f.t)
-	return Config{URL: url, Target: TargetSupabase, SupabaseKey: f.key, SMTPSink: f.smtpAddr,
+	sink := startTestSink(f.t, WithClock(time.Now))
+	f.smtpAddr = sink.Addr()
+	return Config{URL: url, Target: TargetSupabase, SupabaseKey: f.key, SMTPSink: sink,
 		Flows: []string{FlowOTPEmail}, Concurrency: 3, Users: 6, Count: 12, Seed: true, Logout: true,
 		DatabasePID: os.Getpid(), Now: time.Now, Rand: rand.Reader}
 }
@@ -228,7 +216,10 @@ func TestSupabaseEmailFlow(t *testing.T) {
 	if logouts != 12 {
 		t.Errorf("logouts %d; want 12", logouts)
 	}
-	for _, name := range []string{"POST /otp", "SMTP sink", "POST /verify", "POST /logout"} {
+	if fr := rep.Flows[0]; fr.Delivery == nil || fr.Delivery.Messages != 12 {
+		t.Errorf("delivery %+v; want 12 messages received at the sink", fr.Delivery)
+	}
+	for _, name := range []string{"POST /otp", "POST /verify", "POST /logout"} {
 		if e := endpointReport(t, rep, name); e.Requests != 12 || len(e.Errors) != 0 {
 			t.Errorf("%s: %+v; want 12 requests without errors", name, e)
 		}
@@ -291,7 +282,6 @@ func TestSupabaseRefusesBadInput(t *testing.T) {
 	}{
 		{"other flows", func(c *Config) { c.Flows = []string{FlowOTPDirect} }, "only the otp-email flow"},
 		{"no key to seed", func(c *Config) { c.SupabaseKey = "" }, "service-role key"},
-		{"no sink", func(c *Config) { c.SMTPSink = "" }, "SMTP sink"},
 		{"ceiling", func(c *Config) { c.Ceiling = true }, "signing ceiling"},
 		{"unknown target", func(c *Config) { c.Target, c.ClientID, c.ClientSecret = "keycloak", "id", "secret" }, `unknown target "keycloak"`},
 	} {

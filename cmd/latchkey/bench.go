@@ -25,11 +25,30 @@ file {"client_id","client_secret"}, such as the latchkey-dev.db.demo-app.json
 that "latchkey dev" writes), or LATCHKEY_BENCH_CLIENT_ID and
 LATCHKEY_BENCH_CLIENT_SECRET.
 
-With --target supabase the same otp-email flow runs against Supabase Auth
-(GoTrue) at --url: POST /otp, the code read from the email at the bench's
-SMTP sink (--smtp-sink; point GOTRUE_SMTP_HOST and GOTRUE_SMTP_PORT at it),
-POST /verify, POST /logout. Users are seeded through its admin API with a
-service-role key: --supabase-key KEY, or --supabase-jwt-secret SECRET (its
+Flows:
+  otp-direct       passcode returned in the send's answer ("channel":"direct")
+  otp-email        passcode by email, received at the bench's SMTP sink
+  otp-email-inbox  passcode by email, read from the dev inbox (latchkey dev)
+  otp-sms          passcode by SMS, received at the bench's Twilio-compatible sink
+  link             magic link returned in the send's answer, opened, exchanged
+  magic-link       magic link by email, received at the SMTP sink, opened, exchanged
+  refresh          refresh token rotation
+
+Delivery: otp-email and magic-link start an SMTP sink on --smtp-sink, and
+otp-sms an SMS sink on --sms-sink, for the run. Start the server pointed at
+them, e.g. with the defaults:
+  ` + "LATCHKEY_EMAIL_PROVIDER=smtp LATCHKEY_SMTP_URL='smtp://127.0.0.1:2525?starttls=off' LATCHKEY_EMAIL_FROM=login@bench.latchkey.test" + `
+  ` + "LATCHKEY_SMS_PROVIDER=twilio LATCHKEY_TWILIO_API_URL=http://127.0.0.1:8026" + `
+  ` + "LATCHKEY_TWILIO_ACCOUNT_SID=" + bench.SMSSinkAccountSID + " LATCHKEY_TWILIO_AUTH_TOKEN=" + bench.SMSSinkAuthToken + " LATCHKEY_TWILIO_FROM=" + bench.SMSSinkFrom + `
+Users are seeded with phone numbers +1 AAA 555-01NN (fictional lines); raise
+the app's limits for a load test: latchkey apps update APP --resend-cooldown 1s
+--sends-per-hour 1000 --sends-per-day 1000 --sms-prefix-per-hour 0.
+
+With --target supabase the otp-email flow runs against Supabase Auth
+(GoTrue) at --url instead: POST /otp, the code read from the email at the
+SMTP sink (point GOTRUE_SMTP_HOST and GOTRUE_SMTP_PORT at it), POST /verify,
+POST /logout. Users are seeded through its admin API with a service-role
+key: --supabase-key KEY, or --supabase-jwt-secret SECRET (its
 GOTRUE_JWT_SECRET) to mint one. scripts/compare-supabase.sh runs both
 servers side by side.`
 
@@ -49,7 +68,9 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&cfg.ClientSecret, "client-secret", "", "the app's client `SECRET`")
 	fs.StringVar(&credsFile, "credentials", "", "a JSON `FILE` with \"client_id\" and \"client_secret\"")
 	fs.StringVar(&flows, "flows", bench.FlowOTPDirect, "comma-separated `FLOWS`, run round-robin per virtual user: "+
-		strings.Join([]string{bench.FlowOTPDirect, bench.FlowOTPEmail, bench.FlowLink, bench.FlowRefresh}, ", "))
+		strings.Join(bench.FlowNames(), ", "))
+	fs.StringVar(&cfg.SMTPSinkAddr, "smtp-sink", bench.DefaultSMTPSinkAddr, "where the SMTP sink listens (`ADDR`) for otp-email and magic-link")
+	fs.StringVar(&cfg.SMSSinkAddr, "sms-sink", bench.DefaultSMSSinkAddr, "where the Twilio-compatible SMS sink listens (`ADDR`) for otp-sms")
 	fs.IntVar(&cfg.Concurrency, "concurrency", bench.DefaultConcurrency,
 		fmt.Sprintf("virtual users running flows back to back (with --rate: the cap on flows in flight is %d times this)", bench.OpenLoopFactor))
 	fs.Float64Var(&cfg.Rate, "rate", 0, "start this many flows per second on a fixed schedule (an open loop) instead")
@@ -67,7 +88,6 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&cfg.Target, "target", bench.TargetLatchkey, "the server's `KIND`: "+bench.TargetLatchkey+" or "+bench.TargetSupabase+" (Supabase Auth)")
 	fs.StringVar(&cfg.SupabaseKey, "supabase-key", "", "Supabase Auth service-role `KEY` (a JWT), to seed users")
 	fs.StringVar(&sbSecret, "supabase-jwt-secret", "", "Supabase Auth's JWT `SECRET` (GOTRUE_JWT_SECRET), to mint a service-role key")
-	fs.StringVar(&cfg.SMTPSink, "smtp-sink", "127.0.0.1:2525", "the `ADDR` the bench's SMTP sink listens on, for Supabase Auth's email")
 	fs.IntVar(&cfg.DatabasePID, "database-pid", 0, "the database's process ID (`PID`), such as PostgreSQL's postmaster, to report its and its children's CPU (Linux)")
 	if code := noArguments(fs, args, e); code >= 0 {
 		return code

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,7 +57,7 @@ func TestBenchAgainstDevServer(t *testing.T) {
 	t.Parallel()
 	base, credsFile := benchDevServer(t)
 	code, out, errOut := runBench(t, map[string]string{}, "--url", base, "--credentials", credsFile,
-		"--count", "60", "--concurrency", "4", "--users", "20", "--flows", "otp-direct,otp-email,link,refresh",
+		"--count", "60", "--concurrency", "4", "--users", "20", "--flows", "otp-direct,otp-email-inbox,link,refresh",
 		"--ceiling", "--json", "-", "--warmup", "200ms")
 	if code != exitOK {
 		t.Fatalf("bench exited %d: %s", code, errOut)
@@ -80,7 +81,7 @@ func TestBenchAgainstDevServer(t *testing.T) {
 		}
 		checkOrdered(t, f.Flow, f.Latency)
 	}
-	if !slices.Equal(flows, []string{"otp-direct", "otp-email", "link", "refresh"}) {
+	if !slices.Equal(flows, []string{"otp-direct", "otp-email-inbox", "link", "refresh"}) {
 		t.Errorf("flows %v", flows)
 	}
 	var endpoints []string
@@ -164,4 +165,86 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// freeAddr returns a loopback address nothing listens on, for a sink the
+// bench command starts itself.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// TestBenchDeliveredFlows runs the flows whose codes and links travel as a
+// user's do, against a dev server that sends email over SMTP and SMS
+// through Twilio's API, to the sinks the bench command starts.
+func TestBenchDeliveredFlows(t *testing.T) {
+	t.Parallel()
+	smtpAddr, smsAddr := freeAddr(t), freeAddr(t)
+	te := newTestEnv(t)
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"LATCHKEY_DATABASE_URL":   "sqlite:" + filepath.Join(dir, "dev.db"),
+		"LATCHKEY_LOG_LEVEL":      "warn",
+		"LATCHKEY_EMAIL_PROVIDER": "smtp", "LATCHKEY_SMTP_URL": "smtp://" + smtpAddr + "?starttls=off",
+		"LATCHKEY_EMAIL_FROM":   "Bench <login@bench.latchkey.test>",
+		"LATCHKEY_SMS_PROVIDER": "twilio", "LATCHKEY_TWILIO_API_URL": "http://" + smsAddr,
+		"LATCHKEY_TWILIO_ACCOUNT_SID": bench.SMSSinkAccountSID, "LATCHKEY_TWILIO_AUTH_TOKEN": bench.SMSSinkAuthToken,
+		"LATCHKEY_TWILIO_FROM": bench.SMSSinkFrom,
+	} {
+		te.vars[k] = v
+	}
+	base := te.serve("dev")
+	credsFile := filepath.Join(dir, "dev.db.demo-app.json")
+	var creds credentials
+	if err := json.Unmarshal(readFile(t, credsFile), &creds); err != nil {
+		t.Fatal(err)
+	}
+	// The users share a few numbers' prefixes, and log in faster than the
+	// cooldown allows.
+	if code, _, errOut := te.runCmd("apps", "update", creds.ClientID, "--resend-cooldown", "0", "--sms-prefix-per-hour", "0"); code != exitOK {
+		t.Fatalf("apps update: %s", errOut)
+	}
+
+	code, out, errOut := runBench(t, map[string]string{}, "--url", base, "--credentials", credsFile,
+		"--count", "30", "--concurrency", "3", "--users", "12", "--flows", "otp-email,otp-sms,magic-link",
+		"--smtp-sink", smtpAddr, "--sms-sink", smsAddr, "--json", "-", "--warmup", "0s")
+	if code != exitOK {
+		t.Fatalf("bench exited %d: %s", code, errOut)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
+	}
+	if rep.Completed != 30 || rep.Failed != 0 {
+		t.Errorf("completed %d, failed %d; want 30 and none: %+v", rep.Completed, rep.Failed, rep.Flows)
+	}
+	for _, f := range rep.Flows {
+		if f.Completed == 0 || f.Failed != 0 {
+			t.Errorf("flow %s: %d completed, %d failed (%v)", f.Flow, f.Completed, f.Failed, f.Failures)
+		}
+		if d := f.Delivery; d == nil || d.Messages != f.Completed || !(d.P50 <= d.P90 && d.P90 <= d.P99 && d.P99 <= d.Max) {
+			t.Errorf("flow %s: delivery %+v; want one message per completed flow, percentiles in order", f.Flow, d)
+		}
+	}
+	sinks := map[string]bench.SinkReport{}
+	for _, s := range rep.Sinks {
+		sinks[s.Sink] = s
+	}
+	if s := sinks["smtp"]; s.Addr != smtpAddr || s.Messages < 20 || s.Connections == 0 {
+		t.Errorf("SMTP sink %+v; want at least the 20 emails of the measured flows", s)
+	}
+	if s := sinks["sms"]; s.Addr != smsAddr || s.Messages < 10 || s.Connections == 0 {
+		t.Errorf("SMS sink %+v; want at least the 10 SMS of the measured flows", s)
+	}
+	for _, want := range []string{"delivery (answer to arrival)", "smtp sink " + smtpAddr, "SMTP connections"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the text report lacks %q:\n%s", want, errOut)
+		}
+	}
 }
