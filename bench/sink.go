@@ -152,6 +152,9 @@ func (s *SMTPSink) Close() error {
 	err := net.ErrClosed
 	s.close.Do(func() {
 		err = s.srv.Close()
+		// go-smtp closes only the listeners Serve has registered: a sink
+		// closed before its Serve goroutine ran would accept forever.
+		_ = s.l.Close()
 		<-s.done
 	})
 	return err
