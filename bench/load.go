@@ -365,10 +365,11 @@ func (r *runner) watch(ctx context.Context, start time.Time) (stop func()) {
 func (r *runner) startMeasuring() { r.begin.Do(r.beginMeasure) }
 
 func (r *runner) beginMeasure() {
+	sinks := r.sampleSinks()
 	now := r.s.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.measureStart, r.measuring = now, true
+	r.measureStart, r.measuring, r.sinkStart = now, true, sinks
 	if r.s.ServerPID > 0 {
 		r.serverStart, r.serverErr = readProc(procPath(r.s.ServerPID))
 		r.serverPeakRSS = r.serverStart.rss
@@ -377,7 +378,6 @@ func (r *runner) beginMeasure() {
 	if r.s.DatabasePID > 0 {
 		r.dbStart, r.dbErr = r.databaseCPU()
 	}
-	r.sinkStart = r.sampleSinks()
 }
 
 // endMeasure marks the end of the measured period, when the last measured

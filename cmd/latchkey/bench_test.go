@@ -236,11 +236,13 @@ func TestBenchDeliveredFlows(t *testing.T) {
 	for _, s := range rep.Sinks {
 		sinks[s.Sink] = s
 	}
-	if s := sinks["smtp"]; s.Addr != smtpAddr || s.Messages < 20 || s.Connections == 0 {
-		t.Errorf("SMTP sink %+v; want at least the 20 emails of the measured flows", s)
+	// What arrived over the measured period: its edges cut through flows
+	// in flight, and connections may all have been opened before it.
+	if s := sinks["smtp"]; s.Addr != smtpAddr || s.Messages == 0 {
+		t.Errorf("SMTP sink %+v; want the emails of the measured period", s)
 	}
-	if s := sinks["sms"]; s.Addr != smsAddr || s.Messages < 10 || s.Connections == 0 {
-		t.Errorf("SMS sink %+v; want at least the 10 SMS of the measured flows", s)
+	if s := sinks["sms"]; s.Addr != smsAddr || s.Messages == 0 {
+		t.Errorf("SMS sink %+v; want the SMS of the measured period", s)
 	}
 	for _, want := range []string{"delivery (answer to arrival)", "smtp sink " + smtpAddr, "SMTP connections"} {
 		if !strings.Contains(errOut, want) {
