@@ -240,7 +240,7 @@ func targetName(target string) string {
 	return "Latchkey"
 }
 
-// supabaseKeyHeaders prepares the key's header values once.
+// prepareSupabase makes the Supabase Auth key into header values, once.
 func (c *client) prepareSupabase() {
 	if key := strings.TrimSpace(c.s.SupabaseKey); key != "" {
 		c.supabaseKey = []string{key}
