@@ -159,6 +159,18 @@ type Config struct {
 	Now func() time.Time
 	// Rand is the source of randomness (for the ceiling's throw-away key).
 	Rand io.Reader
+
+	// Target is the server's kind: TargetLatchkey (when empty) or
+	// TargetSupabase, which runs the otp-email flow against Supabase Auth.
+	Target string
+	// SupabaseKey is a Supabase Auth service-role key (see
+	// SupabaseServiceKey), sent as apikey and used to seed users.
+	SupabaseKey string
+	// DatabasePID, when positive, is the process ID of the server's
+	// database on this machine, such as PostgreSQL's postmaster: the CPU
+	// time of it and of its children (its backends, those that exited
+	// included) is sampled from /proc.
+	DatabasePID int
 }
 
 // flowKind is a flow, as an index into per-flow tables.
@@ -219,7 +231,7 @@ func check(cfg Config) (*settings, error) {
 	}
 	s.base = u
 	s.URL = u.String()
-	if s.ClientID == "" || s.ClientSecret == "" {
+	if (s.ClientID == "" || s.ClientSecret == "") && s.Target != TargetSupabase {
 		return nil, errors.New("bench: a client ID and client secret are required")
 	}
 	if len(s.Flows) == 0 {
@@ -264,11 +276,14 @@ func check(cfg Config) (*settings, error) {
 	}
 	s.SMTPSinkAddr = orDefault(s.SMTPSinkAddr, DefaultSMTPSinkAddr)
 	s.SMSSinkAddr = orDefault(s.SMSSinkAddr, DefaultSMSSinkAddr)
-	if s.ServerPID < 0 {
-		return nil, fmt.Errorf("bench: server PID must be positive, not %d", s.ServerPID)
+	if s.ServerPID < 0 || s.DatabasePID < 0 {
+		return nil, errors.New("bench: process IDs must be positive")
 	}
 	if s.Ceiling && s.Rand == nil {
 		return nil, errors.New("bench: the signing ceiling needs Config.Rand")
+	}
+	if err := s.checkTarget(); err != nil {
+		return nil, err
 	}
 	s.open = s.Rate > 0
 	if s.open {
@@ -329,15 +344,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	c := newClient(s)
 	defer c.close()
+	if s.supabase() {
+		return runSupabase(ctx, s, c)
+	}
 	tok, err := c.clientToken(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r := newRunner(s, c)
-	if s.ServerPID > 0 {
-		if _, err := readProc(procPath(s.ServerPID)); err != nil {
-			return nil, fmt.Errorf("bench: cannot sample the server process: %w", err)
-		}
+	if err := r.checkProcesses(); err != nil {
+		return nil, err
 	}
 	if s.uses(kindOTPEmailInbox) {
 		if err := c.checkInbox(ctx); err != nil {

@@ -35,6 +35,10 @@ const (
 	// the failures of flows whose message did not arrive.
 	epSMTPSink
 	epSMSSink
+	epSupabaseAdminUsers
+	epSupabaseOTP
+	epSupabaseVerify
+	epSupabaseLogout
 	numEndpoints
 )
 
@@ -53,6 +57,12 @@ var endpointInfo = [numEndpoints]struct{ method, path string }{
 	epLogout:           {http.MethodPost, "/cis/v1/auth/session/logout"},
 	epSMTPSink:         {"", "SMTP sink"},
 	epSMSSink:          {"", "SMS sink"},
+
+	// Supabase Auth's.
+	epSupabaseAdminUsers: {http.MethodPost, "/admin/users"},
+	epSupabaseOTP:        {http.MethodPost, "/otp"},
+	epSupabaseVerify:     {http.MethodPost, "/verify"},
+	epSupabaseLogout:     {http.MethodPost, "/logout"},
 }
 
 func (e endpoint) String() string {
@@ -95,6 +105,11 @@ type client struct {
 
 	token   atomic.Pointer[clientToken]
 	tokenMu sync.Mutex // one renewal at a time
+
+	// supabaseKey and supabaseBearer are the Supabase Auth key as header
+	// values; supabaseHash is the password hash its seeded users get.
+	supabaseKey, supabaseBearer []string
+	supabaseHash                string
 }
 
 // clientToken is a client access token ready to send.
@@ -131,6 +146,7 @@ func newClient(s *settings) *client {
 	for e := range numEndpoints {
 		c.urls[e] = s.URL + endpointInfo[e].path
 	}
+	c.prepareSupabase()
 	return c
 }
 
@@ -271,6 +287,9 @@ func (e *flowError) Error() string { return e.ep.String() + ": " + e.reason }
 type requester struct {
 	c   *client
 	buf bytes.Buffer
+	// bearer, when set, is the user's access token the next call to
+	// Supabase Auth carries.
+	bearer string
 }
 
 // call sends one request and checks its status against want. body is
@@ -291,7 +310,9 @@ func (q *requester) call(ctx context.Context, rec *recorder, ep endpoint, rawURL
 		return 0, nil, nil, &flowError{ep: ep, reason: "bad request URL"}
 	}
 	start := q.c.s.Now()
-	if ep != epInbox && ep != epLinkOpen {
+	if q.c.s.supabase() {
+		q.c.supabaseHeaders(req, q.bearer)
+	} else if ep != epInbox && ep != epLinkOpen {
 		auth, ferr := q.c.authHeader(ctx, start, rec)
 		if ferr != nil {
 			return 0, nil, nil, ferr

@@ -62,7 +62,7 @@ func newWorker(r *runner, id int) *worker {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &worker{r: r, id: id, users: (r.s.Users - id + stride - 1) / stride, q: requester{c: r.c},
-		rec: newRecorder(r.s.kinds), timer: t, inboxSeen: map[int]string{}}
+		rec: newRecorder(r.s), timer: t, inboxSeen: map[int]string{}}
 }
 
 // user returns the worker's j-th user.
@@ -121,6 +121,9 @@ func (w *worker) next(ctx context.Context, kind flowKind, sched time.Time, measu
 // token the refresh flow rotates, and the dev inbox's newest message before
 // a user's first otp-email-inbox flow.
 func (w *worker) setup(ctx context.Context, kind flowKind, user int) *flowError {
+	if w.r.s.supabase() {
+		return nil
+	}
 	switch kind {
 	case kindRefresh:
 		if w.refreshToken == "" {
@@ -160,6 +163,9 @@ func (w *worker) flow(ctx context.Context, kind flowKind, user int, rec *recorde
 		_, ferr := w.otp(ctx, rec, user, kind == kindOTPEmailInbox, w.r.s.Logout)
 		return ferr
 	case kindOTPEmail, kindOTPSMS:
+		if w.r.s.supabase() {
+			return w.supabaseOTP(ctx, rec, user)
+		}
 		_, ferr := w.otpDelivered(ctx, rec, kind, user)
 		return ferr
 	case kindLink:

@@ -39,6 +39,8 @@ type runner struct {
 	serverErr          error
 	selfStart, selfEnd time.Duration
 	selfOK             bool
+	dbStart, dbEnd     time.Duration
+	dbErr              error
 	sinkStart, sinkEnd sinkSample
 	interrupted        bool
 }
@@ -132,7 +134,16 @@ func (r *runner) createUser(ctx context.Context, q *requester, i int) (int, []by
 		user = jsonObject("email", userEmail(i), "phone_number", phone)
 	}
 	for try := 1; ; try++ {
-		status, body, _, ferr := q.call(ctx, nil, epCreateUser, "", user, http.StatusCreated, http.StatusConflict)
+		var (
+			status int
+			body   []byte
+			ferr   *flowError
+		)
+		if r.s.supabase() {
+			status, body, ferr = r.createSupabaseUser(ctx, q, i)
+		} else {
+			status, body, _, ferr = q.call(ctx, nil, epCreateUser, "", user, http.StatusCreated, http.StatusConflict)
+		}
 		if ferr == nil || !ferr.refused || try == seedRetries {
 			return status, body, ferr
 		}
@@ -364,6 +375,9 @@ func (r *runner) beginMeasure() {
 		r.serverPeakRSS = r.serverStart.rss
 	}
 	r.selfStart, r.selfOK = readSelfCPU()
+	if r.s.DatabasePID > 0 {
+		r.dbStart, r.dbErr = r.databaseCPU()
+	}
 }
 
 // endMeasure marks the end of the measured period, when the last measured
@@ -384,6 +398,9 @@ func (r *runner) endMeasure() {
 	var ok bool
 	r.selfEnd, ok = readSelfCPU()
 	r.selfOK = r.selfOK && ok
+	if r.s.DatabasePID > 0 && r.dbErr == nil {
+		r.dbEnd, r.dbErr = r.databaseCPU()
+	}
 }
 
 // sampleRSS keeps the server's peak memory during the measured period.

@@ -36,9 +36,12 @@ type Report struct {
 	Endpoints []EndpointReport `json:"endpoints"`
 	// Server is set with Config.ServerPID; Tool when /proc/self is
 	// readable.
-	Server  *ProcessReport `json:"server,omitempty"`
-	Tool    *ProcessReport `json:"tool,omitempty"`
-	Ceiling *CeilingReport `json:"ceiling,omitempty"`
+	Server *ProcessReport `json:"server,omitempty"`
+	// Database is set with Config.DatabasePID: the database process and
+	// its children (no memory figures).
+	Database *ProcessReport `json:"database,omitempty"`
+	Tool     *ProcessReport `json:"tool,omitempty"`
+	Ceiling  *CeilingReport `json:"ceiling,omitempty"`
 	// Sinks are the sinks that received the flows' messages, over the
 	// measured period.
 	Sinks []SinkReport `json:"sinks,omitempty"`
@@ -49,7 +52,9 @@ type Report struct {
 
 // Settings are the run's settings, after defaults, and where it ran.
 type Settings struct {
-	URL string `json:"url"`
+	// Target is the server's kind: "latchkey" or "supabase".
+	Target string `json:"target"`
+	URL    string `json:"url"`
 	// Flows are the flows in the order they take turns.
 	Flows []string `json:"flows"`
 	// Mode is "closed" (Concurrency virtual users back to back) or "open"
@@ -67,6 +72,7 @@ type Settings struct {
 	Logout      bool   `json:"logout"`
 	RedirectURI string `json:"redirect_uri,omitempty"`
 	ServerPID   int    `json:"server_pid,omitempty"`
+	DatabasePID int    `json:"database_pid,omitempty"`
 	GoVersion   string `json:"go_version"`
 	GOMAXPROCS  int    `json:"gomaxprocs"`
 	NumCPU      int    `json:"num_cpu"`
@@ -212,7 +218,7 @@ func perSecond(n uint64, secs float64) float64 {
 func (r *runner) report() *Report {
 	s := r.s
 	rep := &Report{Interrupted: r.interrupted, Seeding: r.seeding, Settings: Settings{
-		URL: s.URL, Concurrency: s.Concurrency, MaxInFlight: s.maxInFlight, Count: s.Count,
+		Target: s.Target, DatabasePID: s.DatabasePID, URL: s.URL, Concurrency: s.Concurrency, MaxInFlight: s.maxInFlight, Count: s.Count,
 		Warmup: s.Warmup.String(), Users: s.Users, Seed: s.Seed, Logout: s.Logout, ServerPID: s.ServerPID,
 		GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), Mode: "closed",
 	}}
@@ -280,9 +286,9 @@ func (r *runner) report() *Report {
 	for ep := range numEndpoints {
 		expected := false
 		for k := range seen {
-			expected = expected || slices.Contains(kindEndpoints[k], ep)
+			expected = expected || slices.Contains(s.flowEndpoints(k), ep)
 		}
-		if !expected || ep == epLogout && !s.Logout {
+		if !expected || (ep == epLogout || ep == epSupabaseLogout) && !s.Logout {
 			continue
 		}
 		h := NewHistogram()
@@ -317,6 +323,14 @@ func (r *runner) report() *Report {
 			cpu := r.serverEnd.cpu - r.serverStart.cpu
 			rep.Server = &ProcessReport{PID: s.ServerPID, CPUMillisPerFlow: cpuPerFlow(cpu, rep.Completed),
 				CPUCores: cores(cpu, secs), RSSEndMB: mb(r.serverEnd.rss), RSSPeakMB: mb(r.serverPeakRSS)}
+		}
+	}
+	if s.DatabasePID > 0 && r.measuring {
+		if r.dbErr != nil {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("database process %d could not be sampled: %v", s.DatabasePID, r.dbErr))
+		} else {
+			cpu := r.dbEnd - r.dbStart
+			rep.Database = &ProcessReport{PID: s.DatabasePID, CPUMillisPerFlow: cpuPerFlow(cpu, rep.Completed), CPUCores: cores(cpu, secs)}
 		}
 	}
 	if r.selfOK && r.measuring {
@@ -401,7 +415,7 @@ func mb(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 func (rep *Report) WriteText(w io.Writer) error {
 	b := &strings.Builder{}
 	st := rep.Settings
-	fmt.Fprintf(b, "Latchkey bench: %s against %s\n", strings.Join(st.Flows, ", "), st.URL)
+	fmt.Fprintf(b, "Latchkey bench: %s against %s (%s)\n", strings.Join(st.Flows, ", "), st.URL, targetName(st.Target))
 	if st.Mode == "open" {
 		fmt.Fprintf(b, "  load      open loop: %s flows/s on a fixed schedule, at most %d in flight\n",
 			strconv.FormatFloat(st.Rate, 'f', -1, 64), st.MaxInFlight)
@@ -459,12 +473,16 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	writeTable(b, rows, true)
 
-	if rep.Server != nil || rep.Tool != nil || rep.Ceiling != nil {
+	if rep.Server != nil || rep.Database != nil || rep.Tool != nil || rep.Ceiling != nil {
 		b.WriteString("\n")
 	}
 	if p := rep.Server; p != nil {
 		fmt.Fprintf(b, "server    pid %d: %.3f ms CPU per flow, %.2f cores; RSS %.1f MB at end, %.1f MB peak\n",
 			p.PID, p.CPUMillisPerFlow, p.CPUCores, p.RSSEndMB, p.RSSPeakMB)
+	}
+	if p := rep.Database; p != nil {
+		fmt.Fprintf(b, "database  pid %d and its children: %.3f ms CPU per flow, %.2f cores\n",
+			p.PID, p.CPUMillisPerFlow, p.CPUCores)
 	}
 	if p := rep.Tool; p != nil {
 		fmt.Fprintf(b, "load tool %.3f ms CPU per flow, %.2f cores\n", p.CPUMillisPerFlow, p.CPUCores)

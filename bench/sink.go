@@ -5,7 +5,6 @@ import (
 	"container/list"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -153,8 +152,8 @@ func (s *SMTPSink) Close() error {
 	err := net.ErrClosed
 	s.close.Do(func() {
 		err = s.srv.Close()
-		// The server closes only the listeners its Serve has registered,
-		// which it may not have done yet.
+		// go-smtp closes only the listeners Serve has registered: a sink
+		// closed before its Serve goroutine ran would accept forever.
 		_ = s.l.Close()
 		<-s.done
 	})
@@ -217,7 +216,8 @@ func (x *sinkSession) Logout() error { return nil }
 // when it is text/plain, else the first text/plain part of its multipart
 // tree (multipart/alternative, as Latchkey sends, or nested in
 // multipart/mixed), with its transfer encoding (quoted-printable, base64)
-// undone.
+// undone. A message with no text/plain part gives the text of its first
+// text/html part instead (Supabase Auth sends HTML only).
 func PlainText(raw []byte) (string, error) {
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
@@ -228,7 +228,7 @@ func PlainText(raw []byte) (string, error) {
 		return "", err
 	}
 	if !ok {
-		return "", errors.New("the message has no text/plain part")
+		return htmlText(raw)
 	}
 	return text, nil
 }

@@ -238,16 +238,16 @@ type endpointStats struct {
 
 // newRecorder returns a recorder for the given flows and the endpoints they
 // call.
-func newRecorder(kinds []flowKind) *recorder {
+func newRecorder(s *settings) *recorder {
 	r := &recorder{}
-	for _, k := range kinds {
+	for _, k := range s.kinds {
 		if r.flows[k] == nil {
 			r.flows[k] = &flowStats{hist: NewHistogram(), why: map[string]uint64{}}
 			if k.bySMTP() || k.bySMS() {
 				r.flows[k].delivery = NewHistogram()
 			}
 		}
-		for _, ep := range kindEndpoints[k] {
+		for _, ep := range s.flowEndpoints(k) {
 			if r.endpoints[ep] == nil {
 				r.endpoints[ep] = &endpointStats{hist: NewHistogram(), errors: map[string]uint64{}}
 			}

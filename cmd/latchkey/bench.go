@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -41,7 +42,15 @@ them, e.g. with the defaults:
   ` + "LATCHKEY_TWILIO_ACCOUNT_SID=" + bench.SMSSinkAccountSID + " LATCHKEY_TWILIO_AUTH_TOKEN=" + bench.SMSSinkAuthToken + " LATCHKEY_TWILIO_FROM=" + bench.SMSSinkFrom + `
 Users are seeded with phone numbers +1 AAA 555-01NN (fictional lines); raise
 the app's limits for a load test: latchkey apps update APP --resend-cooldown 1s
---sends-per-hour 1000 --sends-per-day 1000 --sms-prefix-per-hour 0.`
+--sends-per-hour 1000 --sends-per-day 1000 --sms-prefix-per-hour 0.
+
+With --target supabase the otp-email flow runs against Supabase Auth
+(GoTrue) at --url instead: POST /otp, the code read from the email at the
+SMTP sink (point GOTRUE_SMTP_HOST and GOTRUE_SMTP_PORT at it), POST /verify,
+POST /logout. Users are seeded through its admin API with a service-role
+key: --supabase-key KEY, or --supabase-jwt-secret SECRET (its
+GOTRUE_JWT_SECRET) to mint one. scripts/compare-supabase.sh runs both
+servers side by side.`
 
 // cmdBench is "latchkey bench": the load generator of package bench.
 func cmdBench(ctx context.Context, args []string, e env) int {
@@ -52,6 +61,7 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 		credsFile string
 		jsonOut   string
 		quiet     bool
+		sbSecret  string
 	)
 	fs.StringVar(&cfg.URL, "url", bench.DefaultURL, "the server's base `URL`")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "the app's client `ID`")
@@ -75,15 +85,22 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 	fs.BoolVar(&cfg.Ceiling, "ceiling", false, "measure the signing ceiling first and report the efficiency against it")
 	fs.StringVar(&jsonOut, "json", "", "also write the report as JSON to this `FILE` (\"-\": stdout, with the text report on stderr)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+	fs.StringVar(&cfg.Target, "target", bench.TargetLatchkey, "the server's `KIND`: "+bench.TargetLatchkey+" or "+bench.TargetSupabase+" (Supabase Auth)")
+	fs.StringVar(&cfg.SupabaseKey, "supabase-key", "", "Supabase Auth service-role `KEY` (a JWT), to seed users")
+	fs.StringVar(&sbSecret, "supabase-jwt-secret", "", "Supabase Auth's JWT `SECRET` (GOTRUE_JWT_SECRET), to mint a service-role key")
+	fs.IntVar(&cfg.DatabasePID, "database-pid", 0, "the database's process ID (`PID`), such as PostgreSQL's postmaster, to report its and its children's CPU (Linux)")
 	if code := noArguments(fs, args, e); code >= 0 {
 		return code
+	}
+	if cfg.Target == bench.TargetSupabase && !flagGiven(fs, "flows") {
+		flows = bench.FlowOTPEmail // the one flow Supabase Auth runs
 	}
 	for f := range strings.SplitSeq(flows, ",") {
 		if f = strings.TrimSpace(f); f != "" {
 			cfg.Flows = append(cfg.Flows, f)
 		}
 	}
-	if err := benchCredentials(&cfg, credsFile, e.getenv); err != nil {
+	if err := benchTarget(&cfg, credsFile, sbSecret, e); err != nil {
 		fmt.Fprintf(e.stderr, "latchkey bench: %v\n", err)
 		return exitUsage
 	}
@@ -119,6 +136,24 @@ func cmdBench(ctx context.Context, args []string, e env) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// benchTarget fills in what the target needs: Latchkey's client
+// credentials, or a Supabase Auth service-role key, minted from its JWT
+// secret unless given.
+func benchTarget(cfg *bench.Config, credsFile, supabaseSecret string, e env) error {
+	if cfg.Target != bench.TargetSupabase {
+		return benchCredentials(cfg, credsFile, e.getenv)
+	}
+	if cfg.SupabaseKey != "" || supabaseSecret == "" {
+		return nil
+	}
+	key, err := bench.SupabaseServiceKey(supabaseSecret, e.now())
+	if err != nil {
+		return err
+	}
+	cfg.SupabaseKey = key
+	return nil
 }
 
 // benchCredentials fills in the client credentials: the flags first, then
@@ -170,4 +205,11 @@ func writeBenchJSON(rep *bench.Report, path string, stdout io.Writer) error {
 		return err
 	}
 	return os.WriteFile(path, raw, 0o644)
+}
+
+// flagGiven reports whether the command line set the named flag.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
