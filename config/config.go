@@ -48,7 +48,7 @@ var coreVars = []Var{
 	{"LATCHKEY_LOG_FORMAT", "text", "text or json"},
 	{"LATCHKEY_DRAIN_DELAY", "5s", "how long a stopping server goes on serving, /readyz answering 503, before it stops accepting connections (0s to 5m; 0s in dev)"},
 	{"LATCHKEY_SHUTDOWN_TIMEOUT", "15s", "how long a stopping server then waits for requests in flight and deliveries (1s to 5m)"},
-	{"LATCHKEY_MAX_IN_FLIGHT", "0", "API requests served at once; more are refused at once with 503 and Retry-After, the probes aside (0: 32 per CPU, at least 64)"},
+	{"LATCHKEY_MAX_IN_FLIGHT", "0", "API requests served at once; more are refused at once with 503 and Retry-After, the probes aside (0: 128 per CPU, at least 256)"},
 	{"LATCHKEY_RECORD_RETENTION", "1h", "how long delivered or failed outbox records and dev inbox messages are kept (1m to 720h)"},
 	{"LATCHKEY_PPROF_ADDR", "", "when set, serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060"},
 	{"LATCHKEY_TRUSTED_PROXIES", "", "comma-separated IPs or CIDRs of your load balancers: only from them is X-Forwarded-For believed as the client's address"},

@@ -33,13 +33,19 @@ import (
 // a 2-CPU server (BENCHMARKS.md, open loop), a login's one request at a
 // time took 12.9 ms at the median, about 31 in flight; offered more, the
 // server reached no more logins (2,800/s) while latency, and so what was
-// in flight, grew eightfold. 32 per CPU is twice what the peak needs, as
-// headroom for a slower database or PostgreSQL's round trips, and caps the
-// wait of an admitted request at a few tens of milliseconds. minInFlight
-// keeps a small machine able to wait on a slow database.
+// in flight, grew eightfold. The peak needs about 16 per CPU; the bound is
+// set well above it because what a node sees in flight is also the
+// concurrency of its clients: an app's backend calling with a pool of 64
+// or 128 connections, each waiting for its answer, keeps that many
+// requests in flight on a node that keeps up with them, and must not be
+// refused (a bound of 32 per CPU refused a third of such a pool's sends).
+// 128 per CPU still caps what an open-loop overload queues: at the peak's
+// 5,000 requests a second, 256 in flight wait about 50 ms, and memory
+// stays far under 200 MB. minInFlight keeps a small machine able to serve
+// a backend's pool on a slow database.
 const (
-	inFlightPerCPU = 32
-	minInFlight    = 64
+	inFlightPerCPU = 128
+	minInFlight    = 256
 )
 
 // beginShare is the part of the bound that requests beginning a login may

@@ -31,9 +31,8 @@
 # two scratch databases, created and dropped here, one per server.
 #   - Latchkey: `latchkey dev` on the first, ES256, its email provider SMTP
 #     to the bench's sink; the demo app's abuse limits raised as in
-#     scripts/benchmarks.sh (on, never refusing); LATCHKEY_MAX_IN_FLIGHT
-#     raised so that 64 virtual users are not shed (the default admits 25
-#     sends at once on 2 CPUs).
+#     scripts/benchmarks.sh (on, never refusing); every other setting
+#     its default.
 #   - Supabase Auth: an `auth` schema in the second, `auth migrate`, then
 #     `auth serve` with its SMTP server the bench's sink, its pool tuned as
 #     Latchkey's (32 connections, kept idle: by default it keeps none and
@@ -48,8 +47,8 @@
 # USERS (10000), LOGOUT (false: the flow ends with the tokens), OUT
 # (bench-results/supabase), PG (postgres://postgres@127.0.0.1:5432), the
 # ports LK_PORT (7195; its metrics take the next one), SB_PORT (9199),
-# TEMPLATE_PORT (9198) and SMTP_SINK (127.0.0.1:2625), POOL (32) and
-# LK_MAX_IN_FLIGHT (256). Needs psql, curl and python3.
+# TEMPLATE_PORT (9198) and SMTP_SINK (127.0.0.1:2625), and POOL (32).
+# Needs psql, curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,7 +77,6 @@ SB_PORT=${SB_PORT:-9199}
 TEMPLATE_PORT=${TEMPLATE_PORT:-9198}
 SMTP_SINK=${SMTP_SINK:-127.0.0.1:2625}
 POOL=${POOL:-32}
-LK_MAX_IN_FLIGHT=${LK_MAX_IN_FLIGHT:-256}
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -124,7 +122,7 @@ psql_admin -c "DROP DATABASE IF EXISTS $LK_DB" -c "CREATE DATABASE $LK_DB" \
 start_latchkey() {
   local db="$PG/$LK_DB?sslmode=disable"
   (cd "$WORK" && exec env LATCHKEY_SECRET=$LK_SECRET LATCHKEY_ADDR=127.0.0.1:$LK_PORT \
-    LATCHKEY_SIGNING_ALG=ES256 LATCHKEY_DATABASE_URL="$db" LATCHKEY_MAX_IN_FLIGHT="$LK_MAX_IN_FLIGHT" \
+    LATCHKEY_SIGNING_ALG=ES256 LATCHKEY_DATABASE_URL="$db" \
     LATCHKEY_EMAIL_PROVIDER=smtp "LATCHKEY_SMTP_URL=smtp://$SMTP_SINK?starttls=off" \
     LATCHKEY_EMAIL_FROM=login@bench.latchkey.test \
     "$LK" dev > "$WORK/latchkey.log" 2>&1) &
