@@ -4,12 +4,13 @@
 # `latchkey bench` against it from the same machine, writing each report
 # (text and JSON) to $OUT.
 #
-#   scripts/benchmarks.sh                 # every case (about 15 minutes)
+#   scripts/benchmarks.sh                 # every case (about 25 minutes)
 #   scripts/benchmarks.sh es256-peak      # one case; see the list below
 #
 # PostgreSQL cases need LATCHKEY_TEST_POSTGRES_URL (a scratch schema is
 # created and dropped) and psql. Set DURATION to change the measured time
-# per case, HALF_RATE for the half-load case, DELIVERY_CONCURRENCY for the
+# per case, HALF_RATE for the half-load case, ROUNDS for the turns of the
+# cases that compare two runs (2), DELIVERY_CONCURRENCY for the
 # virtual users of the email and SMS cases. The server logs every request
 # at info level, as in production. The email and SMS cases point the server
 # at the sinks `latchkey bench` runs: SMTP on $SMTP_SINK, Twilio's API on
@@ -59,10 +60,11 @@ server() {
   else
     cp "$OUT/work/latchkey-dev.db.demo-app.json" "$OUT/work/creds.json"
   fi
-  limits "$db"
+  DB=$db
+  limits
 }
 
-# limits DB: keeps the abuse limits running on every flow without letting
+# limits: keeps the abuse limits running on every flow without letting
 # them refuse one: each bench user logs in again every few seconds, so the
 # resend cooldown is 1s (not off) and the hourly and daily caps are at
 # their maximum (not off); the bench's phone numbers share their prefixes
@@ -72,9 +74,14 @@ server() {
 limits() {
   local app
   app=$(sed -n 's/.*"app_id": *"\([^"]*\)".*/\1/p' "$OUT/work/creds.json")
-  LATCHKEY_SECRET=${LATCHKEY_SECRET:-benchmark-secret-benchmark-secret-0123} LATCHKEY_DATABASE_URL=$1 \
-    "$LK" apps update "$app" --resend-cooldown 1s --sends-per-hour 1000 --sends-per-day 1000 \
-    --sms-prefix-per-hour 0 >/dev/null
+  apps_update "$app" --resend-cooldown 1s --sends-per-hour 1000 --sends-per-day 1000 --sms-prefix-per-hour 0
+}
+
+# apps_update APP FLAGS...: `latchkey apps update` on the current server's
+# database.
+apps_update() {
+  LATCHKEY_SECRET=${LATCHKEY_SECRET:-benchmark-secret-benchmark-secret-0123} LATCHKEY_DATABASE_URL=$DB \
+    "$LK" apps update "$@" >/dev/null
 }
 
 stop() {
@@ -105,25 +112,59 @@ case_eddsa_peak()   { server EdDSA sqlite;   bench eddsa-peak   --users 10000 --
 case_es256_half()   { server ES256 sqlite;   bench es256-half   --users 10000 --rate "${HALF_RATE:-1350}" --concurrency 64 --duration "$DURATION" --logout=false; stop; }
 case_es256_mixed()  { server ES256 sqlite;   bench es256-mixed  --users 10000 --concurrency 64 --duration "$DURATION" --flows otp-direct,otp-email-inbox,link,refresh; stop; }
 # The flows users run: the code or link delivered by email or SMS to the
-# bench's sinks, read from there, then exchanged. 16 virtual users by
-# default: the server admits sends up to 40 % of its bound on requests in
-# flight (25 of 64 on 2 CPUs), and more virtual users meet 503s, which
-# distort a comparison.
+# bench's sinks, read from there, then exchanged; DELIVERY_CONCURRENCY (16)
+# virtual users.
 case_email_peak()    { server ES256 sqlite sinks;   bench email-peak    --users 10000 --concurrency "$DC" --duration "$DURATION" --logout=false --flows otp-email; stop; }
 case_sms_peak()      { server ES256 sqlite sinks;   bench sms-peak      --users 10000 --concurrency "$DC" --duration "$DURATION" --logout=false --flows otp-sms; stop; }
 case_link_peak()     { server ES256 sqlite sinks;   bench link-peak     --users 10000 --concurrency "$DC" --duration "$DURATION" --logout=false --flows magic-link; stop; }
 case_pg_email_peak() { server ES256 postgres sinks; bench pg-email-peak --users 10000 --concurrency "$DC" --duration "$DURATION" --logout=false --flows otp-email; stop; }
-# email-vs-direct: the direct and the email passcode flows on one server,
-# back to back, and the ratio of their rates.
-case_email_vs_direct() {
-  server ES256 sqlite sinks
-  bench email-vs-direct-direct --users 10000 --concurrency "$DC" --duration "$DURATION" --logout=false --flows otp-direct
-  bench email-vs-direct-email  --users 10000 --concurrency "$DC" --duration "$DURATION" --logout=false --flows otp-email --seed=false
+
+# mean_rate PREFIX N: the mean of the rates of reports PREFIX-1 .. PREFIX-N.
+mean_rate() {
+  local sum=0 i
+  for i in $(seq 1 "$2"); do sum=$(awk -v s="$sum" -v r="$(per_second "$1-$i")" 'BEGIN { print s + r }'); done
+  awk -v s="$sum" -v n="$2" 'BEGIN { print s / n }'
+}
+
+# versus NAME STORE: the direct and the email passcode flows on one server,
+# taking turns (direct, email, direct, email... ROUNDS of each, 2 by
+# default), and the ratio of their mean rates.
+versus() {
+  local name=$1 rounds=${ROUNDS:-2} i
+  server ES256 "$2" sinks
+  for i in $(seq 1 "$rounds"); do
+    bench "$name-direct-$i" --users 10000 --concurrency "$DC" --duration "$DURATION" --logout=false --flows otp-direct --seed="$([ "$i" = 1 ] && echo true || echo false)"
+    bench "$name-email-$i"  --users 10000 --concurrency "$DC" --duration "$DURATION" --logout=false --flows otp-email --seed=false
+  done
   stop
   local direct email
-  direct=$(per_second email-vs-direct-direct) email=$(per_second email-vs-direct-email)
-  awk -v d="$direct" -v e="$email" 'BEGIN { printf "email-vs-direct: otp-email %.1f/s, otp-direct %.1f/s: ratio %.2f\n", e, d, (d > 0 ? e / d : 0) }' |
-    tee "$OUT/email-vs-direct.txt"
+  direct=$(mean_rate "$name-direct" "$rounds") email=$(mean_rate "$name-email" "$rounds")
+  awk -v n="$name" -v d="$direct" -v e="$email" -v c="$DC" \
+    'BEGIN { printf "%s (%d virtual users): otp-email %.1f/s, otp-direct %.1f/s: ratio %.2f\n", n, c, e, d, (d > 0 ? e / d : 0) }' |
+    tee "$OUT/$name.txt"
+}
+case_email_vs_direct()    { versus email-vs-direct sqlite; }
+case_pg_email_vs_direct() { versus pg-email-vs-direct postgres; }
+
+# limits-cost: what the abuse limits cost a login: the direct flow at 64
+# virtual users, with the demo app's limits on (never refusing, as in every
+# case) and off, taking turns, ROUNDS of each.
+case_limits_cost() {
+  local rounds=${ROUNDS:-2} i app
+  server ES256 sqlite
+  app=$(sed -n 's/.*"app_id": *"\([^"]*\)".*/\1/p' "$OUT/work/creds.json")
+  for i in $(seq 1 "$rounds"); do
+    bench "limits-on-$i" --users 10000 --concurrency 64 --duration "$DURATION" --logout=false --seed="$([ "$i" = 1 ] && echo true || echo false)"
+    apps_update "$app" --resend-cooldown 0 --sends-per-hour 0 --sends-per-day 0 --max-failures-per-minute 0
+    sleep 3 # the API caches an app for 2 s
+    bench "limits-off-$i" --users 10000 --concurrency 64 --duration "$DURATION" --logout=false --seed=false
+    apps_update "$app" --resend-cooldown 1s --sends-per-hour 1000 --sends-per-day 1000 --max-failures-per-minute 1000
+    sleep 3
+  done
+  stop
+  awk -v on="$(mean_rate limits-on "$rounds")" -v off="$(mean_rate limits-off "$rounds")" \
+    'BEGIN { printf "limits-cost: limits on %.1f logins/s, off %.1f/s: on/off %.3f\n", on, off, (off > 0 ? on / off : 0) }' |
+    tee "$OUT/limits-cost.txt"
 }
 case_es256_sweep()  {
   server ES256 sqlite
@@ -148,7 +189,7 @@ case_flat() {
 }
 
 CASES="es256-peak rs256-peak eddsa-peak es256-half es256-mixed es256-sweep pg-es256-peak es256-million flat
-  email-peak sms-peak link-peak pg-email-peak email-vs-direct"
+  email-peak sms-peak link-peak pg-email-peak email-vs-direct pg-email-vs-direct limits-cost"
 for c in ${1:-$CASES}; do
   "case_${c//-/_}"
 done
