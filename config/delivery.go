@@ -19,7 +19,7 @@ var deliveryVars = []Var{
 	{"LATCHKEY_EMAIL_FALLBACK_PROVIDER", "", "email provider tried when the first fails: smtp, sendgrid or webhook, configured by LATCHKEY_FALLBACK_* variables"},
 	{"LATCHKEY_EMAIL_FROM", "", "sender of emails: \"Name <address>\" or \"address\" (required for smtp and sendgrid)"},
 	{"LATCHKEY_SMTP_URL", "", "smtp://[user:pass@]host:port (STARTTLS required; ?starttls=off to send in clear) or smtps://... (implicit TLS)"},
-	{"LATCHKEY_SMTP_MAX_CONNECTIONS", "4", "SMTP sessions kept open to the server at once, each reused for many messages (1 to 100); sends beyond them wait for one"},
+	{"LATCHKEY_SMTP_MAX_CONNECTIONS", "32", "SMTP sessions kept open to the server at once, each reused for many messages (1 to 100); sends beyond them wait for one"},
 	{"LATCHKEY_SENDGRID_API_KEY", "", "SendGrid API key"},
 	{"LATCHKEY_SENDGRID_API_URL", "https://api.sendgrid.com", "SendGrid API base URL"},
 	{"LATCHKEY_SMS_PROVIDER", "(none; devinbox in dev mode)", "SMS delivery: twilio or webhook (devinbox in dev mode)"},

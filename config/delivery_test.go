@@ -25,8 +25,8 @@ func TestDeliveryProviders(t *testing.T) {
 		d.SMS.Kind != "twilio" || d.SMS.TwilioURL != "https://api.twilio.com" || d.SMSFallback.Kind != "webhook" {
 		t.Fatalf("delivery = %+v", d)
 	}
-	if d.Email.SMTPMaxConnections != 4 {
-		t.Errorf("SMTPMaxConnections = %d, want the default 4", d.Email.SMTPMaxConnections)
+	if d.Email.SMTPMaxConnections != 32 {
+		t.Errorf("SMTPMaxConnections = %d, want the default 32", d.Email.SMTPMaxConnections)
 	}
 }
 
@@ -43,8 +43,8 @@ func TestSMTPMaxConnections(t *testing.T) {
 	if got := c.Delivery.Email.SMTPMaxConnections; got != 8 {
 		t.Errorf("primary SMTPMaxConnections = %d, want 8", got)
 	}
-	if got := c.Delivery.EmailFallback.SMTPMaxConnections; got != 4 {
-		t.Errorf("fallback SMTPMaxConnections = %d, want its own default 4", got)
+	if got := c.Delivery.EmailFallback.SMTPMaxConnections; got != 32 {
+		t.Errorf("fallback SMTPMaxConnections = %d, want its own default 32", got)
 	}
 	for _, bad := range []string{"0", "101", "many"} {
 		vars["LATCHKEY_FALLBACK_SMTP_MAX_CONNECTIONS"] = bad

@@ -47,9 +47,13 @@ const (
 	// DefaultTimeout bounds each exchange with the server.
 	DefaultTimeout = 30 * time.Second
 	// DefaultMaxConnections is how many sessions a Sender opens at once:
-	// enough to keep a relay busy, few enough not to trip the limits
-	// providers put on concurrent connections.
-	DefaultMaxConnections = 4
+	// as many messages in flight as the outbox had before sessions were
+	// pooled (a claimed batch, 32), since a relay far away takes several
+	// round trips per message (MAIL, RCPT, DATA, the message, RSET: at
+	// 50 ms each, 4 sessions would carry 16 messages a second). A relay
+	// that limits concurrent connections (Microsoft 365 allows 3) needs
+	// fewer, set by LATCHKEY_SMTP_MAX_CONNECTIONS.
+	DefaultMaxConnections = 32
 	// DefaultIdleTimeout closes a session left unused, before the server
 	// (which RFC 5321 asks to wait at least 5 minutes) or a NAT between
 	// drops it.
