@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/delivery"
+	"github.com/latchkeyhq/latchkey/internal/providerhttp"
 )
 
 // DefaultAPIURL is Twilio's REST API, used when Config.APIURL is empty.
@@ -95,7 +95,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	s.endpoint = base + "/2010-04-01/Accounts/" + url.PathEscape(cfg.AccountSID) + "/Messages.json"
 	if s.client == nil {
-		s.client = newHTTPClient()
+		s.client = providerhttp.NewClient(defaultTimeout)
 	}
 	return s, nil
 }
@@ -133,46 +133,6 @@ func baseURL(base string) (string, error) {
 	return strings.TrimSuffix(u.String(), "/"), nil
 }
 
-// Connection reuse. Go's default transport keeps 2 idle connections per
-// host and closes the others after each burst of messages, so that the
-// next burst pays for TCP and TLS handshakes again.
-const (
-	// maxIdlePerHost keeps as many connections as the outbox may deliver
-	// messages at once: up to 256 handed over by the sends of its node
-	// (delivery's maxHandoffs), beside its claimed batches. Fewer, and a
-	// busy minute reopens connections: at 32, a node delivering 1,450 SMS
-	// a second opened 17 connections per 1,000 messages.
-	maxIdlePerHost = 256
-	// idleConnTimeout closes a kept connection unused this long, before a
-	// load balancer on the way (commonly at 60s) drops it.
-	idleConnTimeout = 30 * time.Second
-)
-
-// newHTTPClient is the client used when the Config gives none: Go's
-// default transport settings, but keeping enough connections alive for
-// the outbox's concurrency.
-func newHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{Timeout: defaultTimeout, Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          maxIdlePerHost,
-		MaxIdleConnsPerHost:   maxIdlePerHost,
-		IdleConnTimeout:       idleConnTimeout,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}}
-}
-
-// drainClose reads what is left of a response body, up to maxBody more,
-// and closes it: a connection goes back to the pool only once its
-// response has been read to the end.
-func drainClose(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxBody))
-	_ = body.Close()
-}
-
 // Close closes the idle kept connections, at shutdown.
 func (s *Sender) Close() error {
 	s.client.CloseIdleConnections()
@@ -199,7 +159,7 @@ func (s *Sender) Send(ctx context.Context, m latchkey.Message) error {
 	if err != nil {
 		return fmt.Errorf("send the request: %w", err)
 	}
-	defer drainClose(resp.Body)
+	defer providerhttp.DrainClose(resp.Body, maxBody)
 	return s.result(resp)
 }
 

@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -40,6 +39,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey"
 	"github.com/latchkeyhq/latchkey/delivery"
+	"github.com/latchkeyhq/latchkey/internal/providerhttp"
 )
 
 // Standard Webhooks headers.
@@ -127,7 +127,7 @@ func New(cfg Config) (*Sender, error) {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
-		client = newHTTPClient()
+		client = providerhttp.NewClient(defaultTimeout)
 	}
 	return &Sender{url: u.String(), safeURL: safeURL(u), key: key, client: client, now: cfg.Now}, nil
 }
@@ -157,46 +157,6 @@ func decodeSecret(secret string) ([]byte, error) {
 		return nil, fmt.Errorf("webhook: the secret is %d bytes; use at least %d, or a whsec_ secret", len(secret), minRawSecretBytes)
 	}
 	return []byte(secret), nil
-}
-
-// Connection reuse. Go's default transport keeps 2 idle connections per
-// host and closes the others after each burst of messages, so that the
-// next burst pays for TCP and TLS handshakes again.
-const (
-	// maxIdlePerHost keeps as many connections as the outbox may deliver
-	// messages at once: up to 256 handed over by the sends of its node
-	// (delivery's maxHandoffs), beside its claimed batches. Fewer, and a
-	// busy minute reopens connections: at 32, a node delivering 1,450 SMS
-	// a second opened 17 connections per 1,000 messages.
-	maxIdlePerHost = 256
-	// idleConnTimeout closes a kept connection unused this long, before a
-	// load balancer on the way (commonly at 60s) drops it.
-	idleConnTimeout = 30 * time.Second
-)
-
-// newHTTPClient is the client used when the Config gives none: Go's
-// default transport settings, but keeping enough connections alive for
-// the outbox's concurrency.
-func newHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{Timeout: defaultTimeout, Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          maxIdlePerHost,
-		MaxIdleConnsPerHost:   maxIdlePerHost,
-		IdleConnTimeout:       idleConnTimeout,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}}
-}
-
-// drainClose reads what is left of a response body, up to maxBody more,
-// and closes it: a connection goes back to the pool only once its
-// response has been read to the end.
-func drainClose(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxBody))
-	_ = body.Close()
 }
 
 // Close closes the idle kept connections, at shutdown.
@@ -249,7 +209,7 @@ func (s *Sender) Send(ctx context.Context, m latchkey.Message) error {
 	if err != nil {
 		return fmt.Errorf("send the request: %w", s.redact(err))
 	}
-	defer drainClose(resp.Body)
+	defer providerhttp.DrainClose(resp.Body, maxBody)
 	return result(resp)
 }
 
