@@ -146,6 +146,34 @@ versus() {
 case_email_vs_direct()    { versus email-vs-direct sqlite; }
 case_pg_email_vs_direct() { versus pg-email-vs-direct postgres; }
 
+# pg-profile: where PostgreSQL's time goes, per flow: the direct and the
+# email passcode flows, 15 s each at 16 virtual users, each with the
+# database's CPU per login (--database-pid: the postmaster and all its
+# backends) and, when the server loads pg_stat_statements
+# (shared_preload_libraries), its 25 costliest statements, reset before
+# each flow, in $OUT/pg-profile-FLOW-statements.txt.
+case_pg_profile() {
+  local pg_pid flow statements=true
+  pg_pid=$(head -1 "$(psql "$LATCHKEY_TEST_POSTGRES_URL" -Atc 'SHOW data_directory')/postmaster.pid")
+  case "$(psql "$LATCHKEY_TEST_POSTGRES_URL" -Atc 'SHOW shared_preload_libraries')" in
+    *pg_stat_statements*) psql "$LATCHKEY_TEST_POSTGRES_URL" -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null ;;
+    *) echo "pg-profile: pg_stat_statements is not in shared_preload_libraries; measuring CPU only" >&2
+       statements=false ;;
+  esac
+  server ES256 postgres sinks
+  for flow in otp-direct otp-email; do
+    bench "pg-profile-$flow-warmup" --users 10000 --concurrency 16 --duration 3s --logout=false --flows "$flow" \
+      --seed="$([ "$flow" = otp-direct ] && echo true || echo false)" >/dev/null
+    $statements && psql "$LATCHKEY_TEST_POSTGRES_URL" -qc "SELECT pg_stat_statements_reset()" >/dev/null
+    bench "pg-profile-$flow" --users 10000 --concurrency 16 --duration 15s --warmup 0s --logout=false --flows "$flow" \
+      --seed=false --database-pid "$pg_pid"
+    $statements && psql "$LATCHKEY_TEST_POSTGRES_URL" -Atc "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms,
+      round(mean_exec_time::numeric, 3) AS mean_ms, regexp_replace(left(query, 120), '\s+', ' ', 'g')
+      FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" > "$OUT/pg-profile-$flow-statements.txt"
+  done
+  stop
+}
+
 # limits-cost: what the abuse limits cost a login: the direct flow at 64
 # virtual users, with the demo app's limits on (never refusing, as in every
 # case) and off, taking turns, ROUNDS of each.
@@ -189,7 +217,7 @@ case_flat() {
 }
 
 CASES="es256-peak rs256-peak eddsa-peak es256-half es256-mixed es256-sweep pg-es256-peak es256-million flat
-  email-peak sms-peak link-peak pg-email-peak email-vs-direct pg-email-vs-direct limits-cost"
+  email-peak sms-peak link-peak pg-email-peak email-vs-direct pg-email-vs-direct limits-cost pg-profile"
 for c in ${1:-$CASES}; do
   "case_${c//-/_}"
 done
