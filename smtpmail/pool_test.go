@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/latchkeyhq/latchkey/delivery"
+	"github.com/latchkeyhq/latchkey/fake"
 	"github.com/latchkeyhq/latchkey/smtpmail"
 )
 
@@ -160,26 +161,6 @@ func commandsIn(transcript []byte) []string {
 		inData = verb == "DATA"
 	}
 	return verbs
-}
-
-// clock is a clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: created} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // plainServer starts a server in clear text that logs its connections.
@@ -396,19 +377,19 @@ func TestSendClosesIdleSessions(t *testing.T) {
 func TestSendReplacesSessionIdleTooLong(t *testing.T) {
 	be := &backend{}
 	u, conns := plainServer(t, be)
-	clk := newClock()
-	s := newSender(t, smtpmail.Config{URL: u, IdleTimeout: 30 * time.Second, Now: clk.now})
+	clk := fake.NewClock(created)
+	s := newSender(t, smtpmail.Config{URL: u, IdleTimeout: 30 * time.Second, Now: clk.Now})
 	if err := sendNumbered(t, s, 0); err != nil {
 		t.Fatalf("Send 0: %v", err)
 	}
-	clk.advance(29 * time.Second)
+	clk.Advance(29 * time.Second)
 	if err := sendNumbered(t, s, 1); err != nil {
 		t.Fatalf("Send 1: %v", err)
 	}
 	if n := conns.accepted(); n != 1 {
 		t.Fatalf("a session idle 29s was not reused: %d connections", n)
 	}
-	clk.advance(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	if err := sendNumbered(t, s, 2); err != nil {
 		t.Fatalf("Send 2: %v", err)
 	}
@@ -447,13 +428,13 @@ func TestSendRetiresSessions(t *testing.T) {
 	t.Run("after MaxAge", func(t *testing.T) {
 		be := &backend{}
 		u, conns := plainServer(t, be)
-		clk := newClock()
-		s := newSender(t, smtpmail.Config{URL: u, MaxAge: time.Minute, IdleTimeout: time.Hour, Now: clk.now})
+		clk := fake.NewClock(created)
+		s := newSender(t, smtpmail.Config{URL: u, MaxAge: time.Minute, IdleTimeout: time.Hour, Now: clk.Now})
 		for i := range 3 {
 			if err := sendNumbered(t, s, i); err != nil {
 				t.Fatalf("Send %d: %v", i, err)
 			}
-			clk.advance(25 * time.Second)
+			clk.Advance(25 * time.Second)
 		}
 		// Opened at 0s, the session carried messages at 0s, 25s and
 		// 50s; at 75s it is too old.
