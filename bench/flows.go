@@ -121,9 +121,6 @@ func (w *worker) next(ctx context.Context, kind flowKind, sched time.Time, measu
 // token the refresh flow rotates, and the dev inbox's newest message before
 // a user's first otp-email-inbox flow.
 func (w *worker) setup(ctx context.Context, kind flowKind, user int) *flowError {
-	if w.r.s.supabase() {
-		return nil
-	}
 	switch kind {
 	case kindRefresh:
 		if w.refreshToken == "" {

@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -51,26 +49,14 @@ func readCPU(dir string) (time.Duration, error) {
 	return parseStat(raw)
 }
 
-// parseStat returns utime+stime from the contents of /proc/PID/stat. The
-// command name, in parentheses, may hold spaces and parentheses itself, so
-// fields are counted from the last closing parenthesis.
+// parseStat returns utime+stime from the contents of /proc/PID/stat
+// (parseStatTimes reads the fields).
 func parseStat(raw []byte) (time.Duration, error) {
-	end := bytes.LastIndexByte(raw, ')')
-	if end < 0 {
-		return 0, errors.New("unexpected /proc stat format")
+	t, err := parseStatTimes(raw)
+	if err != nil {
+		return 0, err
 	}
-	// After the name come field 3 (state) onwards; utime and stime are
-	// fields 14 and 15.
-	fields := strings.Fields(string(raw[end+1:]))
-	if len(fields) < 13 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil || utime < 0 || stime < 0 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	return time.Duration(utime+stime) * (time.Second / clockTicks), nil
+	return time.Duration(t.utime+t.stime) * (time.Second / clockTicks), nil
 }
 
 // readRSS reads VmRSS from dir/status.

@@ -225,7 +225,7 @@ func (r *runner) report() *Report {
 	for _, k := range s.kinds {
 		rep.Settings.Flows = append(rep.Settings.Flows, k.String())
 	}
-	if s.uses(kindLink) {
+	if s.uses(kindLink) || s.uses(kindMagicLink) {
 		rep.Settings.RedirectURI = s.RedirectURI
 	}
 	if s.Count == 0 {

@@ -101,31 +101,6 @@ func (s *settings) flowEndpoints(k flowKind) []endpoint {
 	return kindEndpoints[k]
 }
 
-// runSupabase is Run against Supabase Auth: no client token, and users
-// are seeded through the admin API; the email arrives at the SMTP sink as
-// Latchkey's does.
-func runSupabase(ctx context.Context, s *settings, c *client) (*Report, error) {
-	r := newRunner(s, c)
-	if err := r.checkProcesses(); err != nil {
-		return nil, err
-	}
-	stop, err := r.startSinks()
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
-	if s.Seed {
-		if err := c.preparePasswordHash(s.Rand); err != nil {
-			return nil, err
-		}
-		if err := r.seed(ctx); err != nil {
-			return nil, err
-		}
-	}
-	r.load(ctx)
-	return r.report(), nil
-}
-
 // supabaseHeaders sets what Supabase Auth's clients send: the project key
 // as apikey (what its gateway checks) and, for a signed-in call, the
 // user's access token.
@@ -203,9 +178,7 @@ func (w *worker) supabaseOTP(ctx context.Context, rec *recorder, user int) *flow
 	if code == "" {
 		return &flowError{ep: d.ep, reason: "no passcode in the message"}
 	}
-	body = appendJSONString([]byte(`{"type":"email","email":`), addr)
-	body = appendJSONString(append(body, `,"token":`...), code)
-	body = append(body, '}')
+	body = jsonObject("type", "email", "email", addr, "token", code)
 	_, resp, _, ferr := w.q.call(ctx, rec, epSupabaseVerify, "", body, http.StatusOK)
 	if ferr != nil {
 		return ferr

@@ -22,6 +22,8 @@ var telemetryVars = []Var{
 	{"OTEL_RESOURCE_ATTRIBUTES", "", "more attributes of the service, key=value pairs separated by commas (e.g. deployment.environment=prod)"},
 	{"OTEL_TRACES_SAMPLER", "parentbased_always_on", "which requests are traced: always_on, always_off, traceidratio, or parentbased_ of these (follow the caller's traceparent)"},
 	{"OTEL_TRACES_SAMPLER_ARG", "", "the ratio of traces kept by a traceidratio sampler, from 0 to 1 (default 1)"},
+	{"OTEL_TRACES_EXPORTER", "otlp", "otlp, or none to turn traces off"},
+	{"OTEL_SDK_DISABLED", "false", "true turns traces off"},
 }
 
 // Tracing is the configuration of traces.

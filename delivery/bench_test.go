@@ -31,11 +31,6 @@ func (s *signalSender) Send(_ context.Context, m latchkey.Message) error {
 	return nil
 }
 
-// handoffer is the worker's handover of a message queued on its node.
-type handoffer interface {
-	Handoff(context.Context, *latchkey.Message) func(committed bool)
-}
-
 // BenchmarkQueueAndDeliver is the outbox's part of an email login, on a
 // real SQLite file with the worker running as in a server: queue a message
 // with its challenge, as a send does, and wait until the provider has it.
@@ -86,10 +81,7 @@ func BenchmarkQueueAndDeliver(b *testing.B) {
 				CreatedAt: at, NextAttemptAt: at, ExpiresAt: at.Add(time.Minute)}
 			c := latchkey.Challenge{ID: "c" + id, AppID: app.ID, Kind: latchkey.KindOTP, Subject: "user:" + id,
 				Channel: latchkey.ChannelEmail, CodeHash: []byte(id), CreatedAt: at, ExpiresAt: m.ExpiresAt}
-			handed := func(bool) { w.Notify() }
-			if h, ok := any(w).(handoffer); ok {
-				handed = h.Handoff(context.Background(), &m)
-			}
+			handed := w.Handoff(context.Background(), &m)
 			arrived := make(chan struct{})
 			sender.waiting.Store(id, arrived)
 			err := counted.CreateChallenge(ctx, c, &m, nil)

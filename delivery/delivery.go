@@ -109,10 +109,8 @@ type Worker struct {
 	handoffs  chan handoff
 	reserved  atomic.Int64
 	accepting atomic.Bool
-	// outcomes waiting to be recorded (outcomes.go), and how many
-	// batches were written.
+	// outcomes waiting to be recorded (outcomes.go).
 	outcomes recorder
-	batches  atomic.Int64
 
 	// Stopping: Stop closes quit, then abandon if its wait ends first;
 	// Run closes done when it returns.

@@ -9,9 +9,6 @@ func SetLeaseRenewal(w *Worker, d time.Duration) { w.renewal = d }
 // Stopping reports whether Stop has told w to claim nothing more.
 func Stopping(w *Worker) bool { return !w.claimable() }
 
-// OutcomeBatches reports how many batches of outcomes w has written.
-func OutcomeBatches(w *Worker) int64 { return w.batches.Load() }
-
 // PendingOutcomes reports how many outcomes wait to be written.
 func PendingOutcomes(w *Worker) int {
 	w.outcomes.mu.Lock()

@@ -144,7 +144,7 @@ func TestOutcomesAreRecordedInBatches(t *testing.T) {
 	eventually(t, "the other outcomes to wait", func() bool { return delivery.PendingOutcomes(h.worker) == messages-1 })
 	close(gate)
 	eventually(t, "every outcome recorded", func() bool { return h.recordedCount() == messages })
-	if n := delivery.OutcomeBatches(h.worker); n != 2 {
+	if n := h.counted.batches.Load(); n != 2 {
 		t.Fatalf("%d outcomes written in %d transactions; want 2: the first alone, then the 9 that waited", messages, n)
 	}
 	sent, _ := h.store.ListMessages(context.Background(), latchkey.MessageSent, 100)

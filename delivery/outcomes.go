@@ -95,7 +95,6 @@ func (w *Worker) writeOutcomes(ctx context.Context, batch []*outcome) {
 		}}
 	}
 	written, err := w.store.UpdateMessages(ctx, updates)
-	w.batches.Add(1)
 	if err != nil {
 		for _, o := range batch {
 			w.log.Error("outbox: record delivery; its lease will lapse and the message will be tried again",

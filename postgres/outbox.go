@@ -97,16 +97,11 @@ func (s *Store) UpdateMessage(ctx context.Context, id string, update func(*latch
 		if err := update(&m); err != nil {
 			return err
 		}
-		if m.Status != latchkey.MessageQueued {
-			m.Subject, m.Text, m.HTML, m.Sealed = "", "", "", nil
-		}
-		_, err = tx.Exec(ctx, `UPDATE outbox SET subject = $1, body_text = $2, body_html = $3, sealed = $4, status = $5,
-			attempts = $6, last_error = $7, provider = $8, next_attempt_at = $9, sent_at = $10 WHERE id = $11`,
-			m.Subject, m.Text, m.HTML, bytesOrEmpty(m.Sealed), string(m.Status), m.Attempts, m.LastError, m.Provider,
-			ms(m.NextAttemptAt), ms(m.SentAt), id)
 		m.ID = id
+		b := &pgx.Batch{}
+		queueMessageUpdate(b, &m)
 		out = m
-		return translate(err)
+		return translate(tx.SendBatch(ctx, b).Close())
 	})
 	return out, err
 }

@@ -110,9 +110,7 @@ type Sender struct {
 	user, pass  string
 	from        *mail.Address
 	tlsConfig   *tls.Config
-	timeout     time.Duration
-	now         func() time.Time
-	pool        *pool
+	pool        *pool // also holds the clock and the timeout (poolConfig)
 }
 
 var _ delivery.Sender = (*Sender)(nil)
@@ -130,12 +128,11 @@ func New(cfg Config) (*Sender, error) {
 	if cfg.Now == nil {
 		return nil, errors.New("smtpmail: Now is nil; the sender needs a clock for its sessions' idle and age limits")
 	}
-	s.now = cfg.Now
 	pc, err := poolLimits(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.timeout, pc.now = pc.timeout, cfg.Now
+	pc.now = cfg.Now
 	s.tlsConfig = tlsConfig(cfg.TLSConfig, s.host)
 	s.pool = newPool(pc)
 	return s, nil
@@ -411,7 +408,7 @@ func domain(addr string) string {
 func (s *Sender) clientOptions(dial gomail.DialContextFunc) []gomail.Option {
 	opts := []gomail.Option{
 		gomail.WithPort(s.port),
-		gomail.WithTimeout(s.timeout),
+		gomail.WithTimeout(s.pool.timeout),
 		gomail.WithTLSConfig(s.tlsConfig),
 		gomail.WithDialContextFunc(dial),
 		// checkConn's NOOP before every message would cost a round
@@ -442,7 +439,7 @@ func (s *Sender) clientOptions(dial gomail.DialContextFunc) []gomail.Option {
 // to nothing but the dial, and it leaves the connection open when the
 // greeting or STARTTLS fails.
 func (s *Sender) dial(ctx context.Context) (*session, error) {
-	c := &session{opened: s.now()}
+	c := &session{opened: s.pool.now()}
 	c.lastUsed = c.opened
 	dialConn := func(dialCtx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := s.dialConn(dialCtx, network, addr)

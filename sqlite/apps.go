@@ -38,7 +38,7 @@ func appRow(a latchkey.App) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	testIDs, err := encodeJSON(nonNilTestIDs(a.Limits.TestIdentifiers))
+	testIDs, err := encodeJSON(nonNil(a.Limits.TestIdentifiers))
 	if err != nil {
 		return nil, err
 	}
@@ -53,18 +53,10 @@ func appRow(a latchkey.App) ([]any, error) {
 		a.SecretGeneration}, nil
 }
 
-// nonNilTestIDs stores no test identifiers as [] rather than null.
-func nonNilTestIDs(t []latchkey.TestIdentifier) []latchkey.TestIdentifier {
-	if t == nil {
-		return []latchkey.TestIdentifier{}
-	}
-	return t
-}
-
 // nonNil stores a nil list as [] rather than null.
-func nonNil(s []string) []string {
+func nonNil[T any](s []T) []T {
 	if s == nil {
-		return []string{}
+		return []T{}
 	}
 	return s
 }

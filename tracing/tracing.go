@@ -7,11 +7,11 @@
 //   - a child span per store call made for a traced request: StoreHook, a
 //     hook of the store wrapper (a call outside any trace, such as the
 //     outbox's polls, makes none);
-//   - a span per provider call: Sender, a wrapper around each provider.
-//     The outbox delivers a message apart from the request that queued it,
-//     so each delivery attempt is a trace of its own, carrying the
-//     message's ID; the outbox keeps no trace context with the message to
-//     link it to the send's trace.
+//   - a span per provider call: Sender, a wrapper around each provider,
+//     carrying the message's ID. The first delivery of a message handed
+//     over by its send is a child of the send's span (Carry, given to the
+//     outbox worker); a retry, or a message claimed from the outbox, is a
+//     trace of its own, since the database keeps no trace context.
 //   - the trace and span IDs on every log line written in a traced
 //     context: LogHandler.
 //
